@@ -1,0 +1,444 @@
+#pragma once
+/// @file
+/// The registry behind every mediator, synchronous and asynchronous: which handlers an event
+/// type has, in which order, published so that dispatch reads them without a lock.
+///
+/// Design, in short:
+/// - Each event type has a Channel whose handler list (exact handlers in registration order,
+///   then the matching catch-alls in registration order) is an immutable array published
+///   through an atomic pointer. Writers (register, cancel) build a new array under one writer
+///   mutex and swap it in; readers never lock.
+/// - Channels are found through an open-addressing table keyed by `std::type_info` address.
+///   The same type seen through another shared library has another type_info object: the
+///   first miss falls back to `type_info ==` (name comparison) and adds an alias entry.
+/// - Old arrays are reclaimed with hazard pointers: a dispatch claims a reader slot and
+///   stores the array it reads there. Writers free only arrays no slot holds, so a writer never
+///   waits for a reader (a handler blocked in one thread blocks no register or cancel).
+/// - A slot also names the handler it is calling (`current`), which is what cancel_and_wait
+///   waits on; the slot's owner thread lets it skip the calling thread's own calls.
+/// - All state lives in this object: header-only statics would be duplicated per shared
+///   library under hidden visibility.
+
+#include <spakky/event/detail/handler_node.hpp>
+#include <spakky/event/subscription.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <typeinfo>
+#include <unordered_map>
+#include <vector>
+
+#include <pthread.h>
+
+namespace spakky::event::detail {
+
+/// An immutable array of handlers; `size` nodes follow the header in the same allocation.
+struct HandlerList {
+  std::size_t size;
+
+  [[nodiscard]] HandlerNode* const* begin() const noexcept {
+    return reinterpret_cast<HandlerNode* const*>(this + 1);
+  }
+  [[nodiscard]] HandlerNode* const* end() const noexcept { return begin() + size; }
+};
+
+/// Everything the registry knows about one event type.
+struct Channel {
+  const std::type_info* type;
+  EventKind kind;
+  std::vector<HandlerNode*> exact;         // writer lock only
+  std::atomic<HandlerList*> list{nullptr};  // what dispatch reads; null when empty
+};
+
+/// A reader slot: one per dispatch in progress. Padded to a cache line so that threads
+/// dispatching at once do not share one.
+struct alignas(64) ReaderSlot {
+  std::atomic<HandlerList*> hazard{nullptr};   // the list being read; null when the slot is free
+  std::atomic<HandlerNode*> current{nullptr};  // the handler being called
+  std::atomic<pthread_t> owner{};              // the thread holding the slot
+};
+
+class HandlerRegistry final : public SubscriptionTarget {
+public:
+  static constexpr std::size_t slots_per_block = 16;
+
+  struct SlotBlock {
+    ReaderSlot slots[slots_per_block];
+    std::atomic<SlotBlock*> next{nullptr};
+  };
+
+  /// `cancelled` is the thunk a cancelled handler's invoke is replaced with; for synchronous
+  /// handlers it is a no-op of the handler signature, so dispatch need not test a flag.
+  explicit HandlerRegistry(ErasedFn cancelled) : cancelled_(cancelled) {
+    table_.store(new_table(16), std::memory_order_relaxed);
+  }
+
+  HandlerRegistry(const HandlerRegistry&) = delete;
+  HandlerRegistry& operator=(const HandlerRegistry&) = delete;
+
+  ~HandlerRegistry() override {
+    std::vector<HandlerNode*> dead;
+    for (auto& channel : channels_) {
+      if (auto* list = channel->list.load(std::memory_order_relaxed)) release_list(list, dead);
+    }
+    for (auto* list : retired_) release_list(list, dead);
+    for (auto& [id, node] : by_id_) {
+      if (--node->refs == 0) dead.push_back(node);
+    }
+    for (auto* node : dead) node->destroy(node);
+    for (auto* table : old_tables_) ::operator delete(table);
+    ::operator delete(table_.load(std::memory_order_relaxed));
+    for (auto* block = first_block_.next.load(std::memory_order_relaxed); block != nullptr;) {
+      auto* next = block->next.load(std::memory_order_relaxed);
+      delete block;
+      block = next;
+    }
+  }
+
+  [[nodiscard]] ErasedFn cancelled_marker() const noexcept { return cancelled_; }
+
+  // ---- reading (any thread, no lock) -------------------------------------------------------
+
+  /// The channel for a type seen before through this very type_info object, or null.
+  [[nodiscard]] Channel* find(const std::type_info& type) const noexcept {
+    const TypeTable* table = table_.load(std::memory_order_acquire);
+    std::size_t i = table->index_of(&type);
+    for (;;) {
+      const std::type_info* key = table->entries()[i].key.load(std::memory_order_acquire);
+      if (key == &type) return table->entries()[i].channel.load(std::memory_order_relaxed);
+      if (key == nullptr) return nullptr;
+      i = (i + 1) & table->mask;
+    }
+  }
+
+  /// The channel for an event's type, created on first sight (may lock and allocate).
+  Channel* channel_for(const AbstractEvent& event) {
+    const std::type_info& type = typeid(event);
+    if (auto* channel = find(type)) return channel;
+    const std::lock_guard lock(writer_);
+    return channel_locked(type, event.kind());
+  }
+
+  /// Holds a reader slot while a dispatch walks one handler list.
+  class ReadGuard {
+  public:
+    /// Claims a slot and protects the channel's current list; `list()` is null if it is empty.
+    ReadGuard(HandlerRegistry& registry, const Channel& channel, HandlerList* seen) noexcept {
+      const pthread_t self = ::pthread_self();
+      slot_ = registry.claim_slot(self, seen);
+      // Validate: the list may have been replaced (and retired) before our hazard showed.
+      for (;;) {
+        HandlerList* now = channel.list.load(std::memory_order_seq_cst);
+        if (now == seen) break;
+        seen = now;
+        if (seen == nullptr) break;
+        slot_->hazard.store(seen, std::memory_order_seq_cst);
+      }
+      list_ = seen;
+    }
+    ReadGuard(const ReadGuard&) = delete;
+    ReadGuard& operator=(const ReadGuard&) = delete;
+    ~ReadGuard() {
+      slot_->owner.store(pthread_t{}, std::memory_order_relaxed);
+      slot_->hazard.store(nullptr, std::memory_order_release);
+    }
+
+    [[nodiscard]] const HandlerList* list() const noexcept { return list_; }
+    /// Announces the handler about to be called (before reading its invoke pointer).
+    void enter(HandlerNode* node) noexcept { slot_->current.store(node, std::memory_order_seq_cst); }
+    /// Announces that no handler is being called (before user code such as the error handler).
+    void leave() noexcept { slot_->current.store(nullptr, std::memory_order_release); }
+
+  private:
+    ReaderSlot* slot_;
+    HandlerList* list_;
+  };
+
+  // ---- writing (any thread, writer lock) ---------------------------------------------------
+
+  /// Takes over `node`, routes it, and returns its registration id.
+  std::uint64_t add(HandlerNode* node, const std::type_info& type, EventKind kind, Route route) {
+    std::vector<HandlerNode*> dead;
+    std::uint64_t id = 0;
+    {
+      const std::lock_guard lock(writer_);
+      id = ++last_id_;
+      node->id = id;
+      node->refs = 1;  // the registry's own reference, dropped on cancel
+      by_id_.emplace(id, node);
+      if (route == Route::exact) {
+        Channel* channel = channel_locked(type, kind);
+        channel->exact.push_back(node);
+        rebuild(*channel);
+      } else {
+        catch_alls_[static_cast<int>(route)].push_back(node);
+        for (auto& channel : channels_) {
+          if (receives(*channel, route)) rebuild(*channel);
+        }
+      }
+      reclaim(dead);
+    }
+    destroy_all(dead);
+    return id;
+  }
+
+  void cancel(std::uint64_t id, bool wait) noexcept override {
+    std::vector<HandlerNode*> dead;
+    HandlerNode* node = nullptr;
+    {
+      const std::lock_guard lock(writer_);
+      auto found = by_id_.find(id);
+      if (found != by_id_.end()) {
+        node = found->second;
+        by_id_.erase(found);
+        // Stops calls at once, on this thread and in any dispatch that reads invoke later.
+        node->invoke.store(cancelled_, std::memory_order_seq_cst);
+        unroute(node);
+        if (wait) ++node->refs;  // keep the address ours while we wait on it
+        if (--node->refs == 0) dead.push_back(node);
+        reclaim(dead);
+      }
+    }
+    destroy_all(dead);
+    if (node == nullptr || !wait) return;
+    wait_for_calls(node);
+    {
+      const std::lock_guard lock(writer_);
+      if (--node->refs == 0) dead.push_back(node);
+      reclaim(dead);
+    }
+    destroy_all(dead);
+  }
+
+  [[nodiscard]] bool is_active(std::uint64_t id) const noexcept override {
+    const std::lock_guard lock(writer_);
+    return by_id_.count(id) != 0;
+  }
+
+  /// The reader slot this thread would try first; exposed for tests of slot overflow.
+  [[nodiscard]] std::size_t slot_block_count() const noexcept {
+    std::size_t count = 1;
+    for (auto* b = first_block_.next.load(std::memory_order_acquire); b; b = b->next.load(std::memory_order_acquire)) ++count;
+    return count;
+  }
+
+private:
+  struct TableEntry {
+    std::atomic<const std::type_info*> key{nullptr};
+    std::atomic<Channel*> channel{nullptr};
+  };
+  struct TypeTable {
+    std::size_t mask;
+    unsigned shift;
+    std::size_t used;
+
+    [[nodiscard]] TableEntry* entries() noexcept { return reinterpret_cast<TableEntry*>(this + 1); }
+    [[nodiscard]] const TableEntry* entries() const noexcept {
+      return reinterpret_cast<const TableEntry*>(this + 1);
+    }
+    [[nodiscard]] std::size_t index_of(const std::type_info* type) const noexcept {
+      // Fibonacci hashing of the address: type_info objects are aligned, so the low bits
+      // alone would collide.
+      return static_cast<std::size_t>((reinterpret_cast<std::uintptr_t>(type) * 0x9E3779B97F4A7C15ULL) >> shift);
+    }
+  };
+
+  static TypeTable* new_table(std::size_t capacity) {
+    void* memory = ::operator new(sizeof(TypeTable) + capacity * sizeof(TableEntry));
+    auto* table = new (memory) TypeTable{capacity - 1, 0, 0};
+    unsigned bits = 0;
+    while ((std::size_t{1} << bits) < capacity) ++bits;
+    table->shift = 64 - bits;
+    for (std::size_t i = 0; i < capacity; ++i) new (&table->entries()[i]) TableEntry{};
+    return table;
+  }
+
+  void insert_locked(const std::type_info& type, Channel* channel) {
+    TypeTable* table = table_.load(std::memory_order_relaxed);
+    if ((table->used + 1) * 2 > table->mask + 1) {
+      TypeTable* bigger = new_table((table->mask + 1) * 2);
+      for (std::size_t i = 0; i <= table->mask; ++i) {
+        const auto* key = table->entries()[i].key.load(std::memory_order_relaxed);
+        if (key != nullptr) place(*bigger, key, table->entries()[i].channel.load(std::memory_order_relaxed));
+      }
+      // Readers may still be probing the old table: it is freed with the registry.
+      old_tables_.push_back(table);
+      table_.store(bigger, std::memory_order_release);
+      table = bigger;
+    }
+    place(*table, &type, channel);
+  }
+
+  static void place(TypeTable& table, const std::type_info* type, Channel* channel) noexcept {
+    std::size_t i = table.index_of(type);
+    while (table.entries()[i].key.load(std::memory_order_relaxed) != nullptr) i = (i + 1) & table.mask;
+    table.entries()[i].channel.store(channel, std::memory_order_relaxed);
+    table.entries()[i].key.store(type, std::memory_order_release);
+    ++table.used;
+  }
+
+  Channel* channel_locked(const std::type_info& type, EventKind kind) {
+    if (auto* channel = find(type)) return channel;
+    // The same type through another library's type_info: compare names, remember the alias.
+    for (auto& channel : channels_) {
+      if (*channel->type == type) {
+        insert_locked(type, channel.get());
+        return channel.get();
+      }
+    }
+    auto channel = std::make_unique<Channel>();
+    channel->type = &type;
+    channel->kind = kind;
+    Channel* raw = channel.get();
+    channels_.push_back(std::move(channel));
+    rebuild(*raw);
+    insert_locked(type, raw);
+    return raw;
+  }
+
+  static bool receives(const Channel& channel, Route route) noexcept {
+    switch (route) {
+      case Route::all_events: return true;
+      case Route::all_domain: return channel.kind == EventKind::domain;
+      case Route::all_integration: return channel.kind == EventKind::integration;
+      case Route::exact: return false;
+    }
+    return false;
+  }
+
+  /// Publishes a new list for `channel`: its exact handlers, then the catch-alls it receives.
+  void rebuild(Channel& channel) {
+    std::vector<HandlerNode*> catch_all;
+    for (int r = 1; r <= 3; ++r) {
+      if (receives(channel, static_cast<Route>(r))) {
+        catch_all.insert(catch_all.end(), catch_alls_[r].begin(), catch_alls_[r].end());
+      }
+    }
+    std::sort(catch_all.begin(), catch_all.end(),
+              [](const HandlerNode* a, const HandlerNode* b) { return a->id < b->id; });
+    const std::size_t size = channel.exact.size() + catch_all.size();
+    HandlerList* list = nullptr;
+    if (size != 0) {
+      void* memory = ::operator new(sizeof(HandlerList) + size * sizeof(HandlerNode*));
+      list = new (memory) HandlerList{size};
+      auto** out = reinterpret_cast<HandlerNode**>(list + 1);
+      for (auto* node : channel.exact) *out++ = node;
+      for (auto* node : catch_all) *out++ = node;
+      for (std::size_t i = 0; i < size; ++i) ++list->begin()[i]->refs;
+    }
+    if (HandlerList* old = channel.list.exchange(list, std::memory_order_seq_cst)) retired_.push_back(old);
+  }
+
+  void unroute(HandlerNode* node) {
+    for (auto& channel : channels_) {
+      auto& exact = channel->exact;
+      if (auto it = std::find(exact.begin(), exact.end(), node); it != exact.end()) {
+        exact.erase(it);
+        rebuild(*channel);
+        return;
+      }
+    }
+    for (int r = 1; r <= 3; ++r) {
+      auto& list = catch_alls_[r];
+      if (auto it = std::find(list.begin(), list.end(), node); it != list.end()) {
+        list.erase(it);
+        for (auto& channel : channels_) {
+          if (receives(*channel, static_cast<Route>(r))) rebuild(*channel);
+        }
+        return;
+      }
+    }
+  }
+
+  /// Frees the retired lists no reader holds; collects nodes left without owners.
+  void reclaim(std::vector<HandlerNode*>& dead) {
+    if (retired_.empty()) return;
+    std::vector<HandlerList*> held;
+    for (const SlotBlock* block = &first_block_; block; block = block->next.load(std::memory_order_acquire)) {
+      for (const auto& slot : block->slots) {
+        if (auto* list = slot.hazard.load(std::memory_order_seq_cst)) held.push_back(list);
+      }
+    }
+    std::sort(held.begin(), held.end());
+    auto keep = std::partition(retired_.begin(), retired_.end(), [&](HandlerList* list) {
+      return std::binary_search(held.begin(), held.end(), list);
+    });
+    for (auto it = keep; it != retired_.end(); ++it) release_list(*it, dead);
+    retired_.erase(keep, retired_.end());
+  }
+
+  static void release_list(HandlerList* list, std::vector<HandlerNode*>& dead) {
+    for (auto* node : *list) {
+      if (--node->refs == 0) dead.push_back(node);
+    }
+    ::operator delete(list);
+  }
+
+  static void destroy_all(std::vector<HandlerNode*>& dead) noexcept {
+    // Outside the writer lock: a callable's destructor may cancel other subscriptions.
+    for (auto* node : dead) node->destroy(node);
+    dead.clear();
+  }
+
+  void wait_for_calls(const HandlerNode* node) const noexcept {
+    const pthread_t self = ::pthread_self();
+    for (const SlotBlock* block = &first_block_; block; block = block->next.load(std::memory_order_acquire)) {
+      for (const auto& slot : block->slots) {
+        for (unsigned spins = 0;; ++spins) {
+          if (slot.current.load(std::memory_order_seq_cst) != node) break;
+          if (slot.hazard.load(std::memory_order_seq_cst) == nullptr) break;
+          if (::pthread_equal(slot.owner.load(std::memory_order_acquire), self)) break;
+          if (spins < 64) std::this_thread::yield();
+          else std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
+      }
+    }
+  }
+
+  ReaderSlot* claim_slot(pthread_t self, HandlerList* list) noexcept {
+    // Threads start at different slots so that two dispatching threads rarely meet.
+    const auto bits = reinterpret_cast<std::uintptr_t>(reinterpret_cast<void*>(self));
+    const std::size_t start = static_cast<std::size_t>((bits * 0x9E3779B97F4A7C15ULL) >> 60);
+    for (SlotBlock* block = &first_block_;;) {
+      for (std::size_t k = 0; k < slots_per_block; ++k) {
+        ReaderSlot& slot = block->slots[(start + k) % slots_per_block];
+        HandlerList* expected = nullptr;
+        if (slot.hazard.load(std::memory_order_relaxed) == nullptr &&
+            slot.hazard.compare_exchange_strong(expected, list, std::memory_order_seq_cst)) {
+          slot.owner.store(self, std::memory_order_relaxed);
+          return &slot;
+        }
+      }
+      SlotBlock* next = block->next.load(std::memory_order_acquire);
+      if (next == nullptr) {
+        // More dispatches in flight than slots: grow (rare; blocks live as long as we do).
+        auto* fresh = new SlotBlock;
+        if (block->next.compare_exchange_strong(next, fresh, std::memory_order_acq_rel)) {
+          next = fresh;
+        } else {
+          delete fresh;
+        }
+      }
+      block = next;
+    }
+  }
+
+  SlotBlock first_block_;
+  std::atomic<TypeTable*> table_{nullptr};
+  const ErasedFn cancelled_;
+
+  mutable std::mutex writer_;
+  std::uint64_t last_id_ = 0;
+  std::vector<std::unique_ptr<Channel>> channels_;
+  std::vector<HandlerNode*> catch_alls_[4];  // by Route; [0] unused
+  std::unordered_map<std::uint64_t, HandlerNode*> by_id_;
+  std::vector<HandlerList*> retired_;
+  std::vector<TypeTable*> old_tables_;
+};
+
+}  // namespace spakky::event::detail

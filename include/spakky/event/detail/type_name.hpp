@@ -1,0 +1,95 @@
+#pragma once
+/// @file
+/// Class names at compile time (from the compiler's function signature) and at run time
+/// (from the Itanium-mangled typeid name), reduced to the unqualified class name.
+
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <unordered_map>
+
+#include <cxxabi.h>
+
+namespace spakky::event::detail {
+
+/// Drops namespaces and enclosing scopes: "app::orders::OrderPlaced" -> "OrderPlaced".
+/// Template arguments and function signatures are skipped when looking for the last `::`.
+constexpr std::string_view unqualified_name(std::string_view name) noexcept {
+  int depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    if (c == '<' || c == '(' || c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '>' || c == ')' || c == '}' || c == ']') {
+      --depth;
+    } else if (depth == 0 && c == ':' && i + 1 < name.size() && name[i + 1] == ':') {
+      start = i + 2;
+      ++i;
+    }
+  }
+  return name.substr(start);
+}
+
+/// The fully qualified name of T as the compiler spells it.
+template <class T>
+constexpr std::string_view qualified_type_name() noexcept {
+  constexpr std::string_view signature = __PRETTY_FUNCTION__;
+  // g++: "... [with T = ns::Foo; std::string_view = ...]"   clang++: "... [T = ns::Foo]"
+  constexpr std::size_t start = signature.find("T = ") + 4;
+  constexpr std::size_t end = signature.find_first_of(";]", start);
+  return signature.substr(start, end - start);
+}
+
+/// True if both compilers are known to spell T's unqualified name the same way:
+/// not a template specialisation, not local to a function, not in an anonymous namespace.
+template <class T>
+constexpr bool has_portable_name() noexcept {
+  constexpr std::string_view name = qualified_type_name<T>();
+  return name.find_first_of("<({") == std::string_view::npos &&
+         name.find("anonymous") == std::string_view::npos;
+}
+
+/// Reads the last component of a plain mangled class name ("3Foo", "N2ns3FooE").
+/// Returns an empty view for anything else (templates, local types, std::).
+inline std::string_view unqualified_from_mangled(const char* mangled) noexcept {
+  const std::string_view m(mangled);
+  std::size_t i = 0;
+  const bool nested = !m.empty() && m[0] == 'N';
+  if (nested) i = 1;
+  std::string_view last;
+  while (i < m.size() && m[i] >= '0' && m[i] <= '9') {
+    std::size_t length = 0;
+    while (i < m.size() && m[i] >= '0' && m[i] <= '9') length = length * 10 + static_cast<std::size_t>(m[i++] - '0');
+    if (length == 0 || i + length > m.size()) return {};
+    last = m.substr(i, length);
+    i += length;
+  }
+  const bool complete = nested ? (i + 1 == m.size() && m[i] == 'E') : (i == m.size());
+  return complete ? last : std::string_view{};
+}
+
+/// The unqualified class name of a dynamic type. Plain names are read straight from the
+/// mangled name without allocating; other shapes are demangled once and remembered.
+inline std::string_view unqualified_runtime_name(const std::type_info& type) {
+  if (auto plain = unqualified_from_mangled(type.name()); !plain.empty()) return plain;
+  // NOTE: a per-library cache is fine here: it only memoises a pure function of the type.
+  static std::mutex mutex;
+  static std::unordered_map<std::string_view, std::unique_ptr<std::string>> cache;
+  const std::lock_guard lock(mutex);
+  auto& slot = cache[type.name()];
+  if (!slot) {
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> demangled(
+        abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), std::free);
+    const std::string full = status == 0 && demangled ? std::string(demangled.get()) : std::string(type.name());
+    slot = std::make_unique<std::string>(unqualified_name(full));
+  }
+  return *slot;
+}
+
+}  // namespace spakky::event::detail

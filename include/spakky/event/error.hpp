@@ -1,0 +1,63 @@
+#pragma once
+/// @file
+/// The error types of spakky-event (SPEC §9). Every message names the event by its event_name.
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <typeindex>
+
+namespace spakky::event {
+
+/// Base of every error this library throws.
+class EventError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// An event that is neither a domain nor an integration event was published.
+class UnknownEventTypeError : public EventError {
+public:
+  UnknownEventTypeError(std::type_index type, std::string_view event_name)
+      : EventError("event '" + std::string(event_name) +
+                   "' is neither a domain nor an integration event"),
+        type_(type) {}
+  /// The dynamic type of the rejected event.
+  [[nodiscard]] std::type_index event_type() const noexcept { return type_; }
+
+private:
+  std::type_index type_;
+};
+
+/// An integration event was published through a publisher that has no bus.
+class EventBusNotConfiguredError : public EventError {
+public:
+  explicit EventBusNotConfiguredError(std::string_view event_name)
+      : EventError("cannot publish integration event '" + std::string(event_name) +
+                   "': no event bus configured") {}
+};
+
+/// A message could not be read: unknown event name, malformed or oversized payload.
+class InvalidMessageError : public EventError {
+public:
+  InvalidMessageError(std::string_view event_name, std::string_view reason)
+      : EventError("invalid message for event '" + std::string(event_name) +
+                   "': " + std::string(reason)) {}
+};
+
+/// An event could not be serialized (e.g. its type is not registered with the serializer).
+class SerializationError : public EventError {
+public:
+  SerializationError(std::string_view event_name, std::string_view reason)
+      : EventError("cannot serialize event '" + std::string(event_name) +
+                   "': " + std::string(reason)) {}
+};
+
+/// A transport could not hand the message to its broker.
+class TransportError : public EventError {
+public:
+  TransportError(std::string_view event_name, std::string_view reason)
+      : EventError("cannot send event '" + std::string(event_name) + "': " + std::string(reason)) {}
+};
+
+}  // namespace spakky::event

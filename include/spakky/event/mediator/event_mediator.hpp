@@ -1,0 +1,113 @@
+#pragma once
+/// @file
+/// EventMediator: the in-process, type-indexed dispatcher of events to handlers.
+
+#include <spakky/event/detail/handler_registry.hpp>
+#include <spakky/event/dispatch_outcome.hpp>
+#include <spakky/event/event_consumer.hpp>
+#include <spakky/event/event_dispatcher.hpp>
+#include <spakky/event/mediator/error_handler.hpp>
+
+#include <memory>
+#include <typeinfo>
+#include <utility>
+
+namespace spakky::event {
+
+/// Registers handlers and dispatches events to them, in process.
+///
+/// - `dispatch` calls the handlers of the event's exact dynamic type in registration order,
+///   then the catch-alls of its family; it takes no lock and, once the event type has been
+///   dispatched, allocates nothing.
+/// - A handler that throws is reported to the error handler; the others still run.
+/// - Registering and cancelling are safe from any thread, also from inside handlers, and
+///   never wait for a dispatch on another thread.
+///
+/// **Example**
+/// @code
+/// spakky::event::EventMediator mediator;
+/// spakky::event::ScopedSubscription sub =
+///     mediator.register_handler([](const UserCreated& e) { std::puts(e.username.c_str()); });
+/// mediator.dispatch(UserCreated{"u-1", "kim"});
+/// @endcode
+class EventMediator final : public IEventConsumer, public IEventDispatcher {
+public:
+  EventMediator()
+      : registry_(std::make_shared<detail::HandlerRegistry>(reinterpret_cast<detail::ErasedFn>(&skip))) {}
+  EventMediator(const EventMediator&) = delete;
+  EventMediator& operator=(const EventMediator&) = delete;
+  ~EventMediator() override = default;
+
+  using IEventConsumer::register_handler;
+
+  Subscription subscribe(ErasedEventHandler handler) override {
+    const std::type_info& type = handler.event_type();
+    const auto route = handler.route();
+    const auto kind = handler.kind();
+    detail::HandlerNode* node = handler.release_node();
+    std::uint64_t id = 0;
+    try {
+      id = registry_->add(node, type, kind, route);
+    } catch (...) {
+      node->destroy(node);
+      throw;
+    }
+    return Subscription(registry_, id);
+  }
+
+  void dispatch(const AbstractEvent& event) override {
+    const detail::Channel* channel = registry_->find(typeid(event));
+    if (channel == nullptr) [[unlikely]] channel = registry_->channel_for(event);
+    detail::HandlerList* list = channel->list.load(std::memory_order_acquire);
+    if (list == nullptr) return;
+    run<false>(*channel, list, event, nullptr);
+  }
+
+  /// dispatch(), reporting how many handlers ran and failed, and the first failure.
+  DispatchOutcome dispatch_with_outcome(const AbstractEvent& event) {
+    DispatchOutcome outcome;
+    const detail::Channel* channel = registry_->channel_for(event);
+    if (detail::HandlerList* list = channel->list.load(std::memory_order_acquire)) {
+      run<true>(*channel, list, event, &outcome);
+    }
+    return outcome;
+  }
+
+  /// Where handler failures go; an empty handler restores the default (one line on stderr).
+  void set_error_handler(ErrorHandler handler) { failures_.set(std::move(handler)); }
+
+private:
+  using Invoke = void (*)(const detail::HandlerNode*, const AbstractEvent&);
+
+  // What a cancelled handler's thunk becomes: calling it is cheaper than testing a flag.
+  static void skip(const detail::HandlerNode*, const AbstractEvent&) noexcept {}
+
+  template <bool Report>
+  void run(const detail::Channel& channel, detail::HandlerList* seen, const AbstractEvent& event,
+           DispatchOutcome* outcome) {
+    detail::HandlerRegistry::ReadGuard guard(*registry_, channel, seen);
+    const detail::HandlerList* list = guard.list();
+    if (list == nullptr) return;
+    for (detail::HandlerNode* node : *list) {
+      guard.enter(node);
+      const detail::ErasedFn erased = node->invoke.load(std::memory_order_seq_cst);
+      if constexpr (Report) {
+        // Compared with the registry's marker: another library's copy of skip has another address.
+        if (erased == registry_->cancelled_marker()) continue;
+        ++outcome->handlers_run;
+      }
+      const auto invoke = reinterpret_cast<Invoke>(erased);
+      try {
+        invoke(node, event);
+      } catch (...) {
+        guard.leave();
+        failures_.report(event, std::current_exception(), outcome);
+      }
+    }
+  }
+
+  std::shared_ptr<detail::HandlerRegistry> registry_;
+  detail::FailureSink failures_;
+};
+
+}  // namespace spakky::event
