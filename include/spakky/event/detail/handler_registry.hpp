@@ -34,6 +34,11 @@
 #include <vector>
 
 #include <pthread.h>
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace spakky::event::detail {
 
@@ -63,6 +68,40 @@ struct alignas(64) ReaderSlot {
   std::atomic<pthread_t> owner{};              // the thread holding the slot
 };
 
+/// Issues a full memory barrier on every running thread of this process (Linux membarrier).
+/// Lets dispatch publish the handler it is about to call with a plain store: the rare
+/// cancel_and_wait pays for the ordering instead of every handler call.
+class AsymmetricFence {
+public:
+  /// Registers the process once; false if the kernel cannot do it (then dispatch uses
+  /// sequentially consistent stores instead).
+  static bool available() noexcept {
+#if defined(__linux__) && defined(SYS_membarrier)
+    return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#else
+    return false;
+#endif
+  }
+  static void heavy() noexcept {
+#if defined(__linux__) && defined(SYS_membarrier)
+    ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+#endif
+  }
+};
+
+/// pthread_self(), without the call where the ABI lets us read it directly.
+inline pthread_t current_thread() noexcept {
+#if defined(__x86_64__) && defined(__GLIBC__)
+  // NOTE: glibc keeps the thread's pthread_t at %fs:0x10 (tcbhead_t::self); this is exactly
+  // what pthread_self() returns, saving a call through the PLT on the dispatch path.
+  pthread_t self;
+  asm("mov %%fs:0x10, %0" : "=r"(self));
+  return self;
+#else
+  return ::pthread_self();
+#endif
+}
+
 class HandlerRegistry final : public SubscriptionTarget {
 public:
   static constexpr std::size_t slots_per_block = 16;
@@ -74,7 +113,7 @@ public:
 
   /// `cancelled` is the thunk a cancelled handler's invoke is replaced with; for synchronous
   /// handlers it is a no-op of the handler signature, so dispatch need not test a flag.
-  explicit HandlerRegistry(ErasedFn cancelled) : cancelled_(cancelled) {
+  explicit HandlerRegistry(ErasedFn cancelled) : cancelled_(cancelled), asymmetric_(AsymmetricFence::available()) {
     table_.store(new_table(16), std::memory_order_relaxed);
   }
 
@@ -101,6 +140,8 @@ public:
   }
 
   [[nodiscard]] ErasedFn cancelled_marker() const noexcept { return cancelled_; }
+  /// True if dispatch may use ReadGuard::enter<true> (membarrier is available).
+  [[nodiscard]] bool asymmetric() const noexcept { return asymmetric_; }
 
   // ---- reading (any thread, no lock) -------------------------------------------------------
 
@@ -110,14 +151,18 @@ public:
     std::size_t i = table->index_of(&type);
     for (;;) {
       const std::type_info* key = table->entries()[i].key.load(std::memory_order_acquire);
-      if (key == &type) return table->entries()[i].channel.load(std::memory_order_relaxed);
+      if (key == &type) {
+        Channel* channel = table->entries()[i].channel.load(std::memory_order_relaxed);
+        if (channel == nullptr) __builtin_unreachable();  // stored before its key
+        return channel;
+      }
       if (key == nullptr) return nullptr;
       i = (i + 1) & table->mask;
     }
   }
 
   /// The channel for an event's type, created on first sight (may lock and allocate).
-  Channel* channel_for(const AbstractEvent& event) {
+  [[gnu::noinline]] Channel* channel_for(const AbstractEvent& event) {
     const std::type_info& type = typeid(event);
     if (auto* channel = find(type)) return channel;
     const std::lock_guard lock(writer_);
@@ -129,8 +174,15 @@ public:
   public:
     /// Claims a slot and protects the channel's current list; `list()` is null if it is empty.
     ReadGuard(HandlerRegistry& registry, const Channel& channel, HandlerList* seen) noexcept {
-      const pthread_t self = ::pthread_self();
-      slot_ = registry.claim_slot(self, seen);
+      const pthread_t self = current_thread();
+      const auto start = static_cast<std::size_t>((static_cast<std::uintptr_t>(self) * 0x9E3779B97F4A7C15ULL) >> 60);
+      slot_ = &registry.first_block_.slots[start];
+      HandlerList* expected = nullptr;
+      if (slot_->hazard.compare_exchange_strong(expected, seen, std::memory_order_seq_cst)) [[likely]] {
+        slot_->owner.store(self, std::memory_order_relaxed);
+      } else {
+        slot_ = registry.claim_slot(self, seen, start);
+      }
       // Validate: the list may have been replaced (and retired) before our hazard showed.
       for (;;) {
         HandlerList* now = channel.list.load(std::memory_order_seq_cst);
@@ -144,13 +196,23 @@ public:
     ReadGuard(const ReadGuard&) = delete;
     ReadGuard& operator=(const ReadGuard&) = delete;
     ~ReadGuard() {
-      slot_->owner.store(pthread_t{}, std::memory_order_relaxed);
+      // The owner may stay: a later claimer stores its own before its first enter(), and
+      // cancel_and_wait reads owner only after seeing that enter().
       slot_->hazard.store(nullptr, std::memory_order_release);
     }
 
     [[nodiscard]] const HandlerList* list() const noexcept { return list_; }
-    /// Announces the handler about to be called (before reading its invoke pointer).
-    void enter(HandlerNode* node) noexcept { slot_->current.store(node, std::memory_order_seq_cst); }
+    /// Announces the handler about to be called; read its invoke pointer only after this.
+    /// With `Asymmetric`, cancel_and_wait's membarrier supplies the store-load ordering.
+    template <bool Asymmetric>
+    void enter(HandlerNode* node) noexcept {
+      if constexpr (Asymmetric) {
+        slot_->current.store(node, std::memory_order_release);
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+      } else {
+        slot_->current.store(node, std::memory_order_seq_cst);
+      }
+    }
     /// Announces that no handler is being called (before user code such as the error handler).
     void leave() noexcept { slot_->current.store(nullptr, std::memory_order_release); }
 
@@ -206,6 +268,8 @@ public:
     }
     destroy_all(dead);
     if (node == nullptr || !wait) return;
+    // After this, every dispatch either sees the cancelled marker or shows `node` as current.
+    if (asymmetric_) AsymmetricFence::heavy();
     wait_for_calls(node);
     {
       const std::lock_guard lock(writer_);
@@ -234,7 +298,6 @@ private:
   };
   struct TypeTable {
     std::size_t mask;
-    unsigned shift;
     std::size_t used;
 
     [[nodiscard]] TableEntry* entries() noexcept { return reinterpret_cast<TableEntry*>(this + 1); }
@@ -242,18 +305,14 @@ private:
       return reinterpret_cast<const TableEntry*>(this + 1);
     }
     [[nodiscard]] std::size_t index_of(const std::type_info* type) const noexcept {
-      // Fibonacci hashing of the address: type_info objects are aligned, so the low bits
-      // alone would collide.
-      return static_cast<std::size_t>((reinterpret_cast<std::uintptr_t>(type) * 0x9E3779B97F4A7C15ULL) >> shift);
+      // type_info objects are 8-byte aligned and laid out apart: the bits above 3 spread well.
+      return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(type) >> 3) & mask;
     }
   };
 
   static TypeTable* new_table(std::size_t capacity) {
     void* memory = ::operator new(sizeof(TypeTable) + capacity * sizeof(TableEntry));
-    auto* table = new (memory) TypeTable{capacity - 1, 0, 0};
-    unsigned bits = 0;
-    while ((std::size_t{1} << bits) < capacity) ++bits;
-    table->shift = 64 - bits;
+    auto* table = new (memory) TypeTable{capacity - 1, 0};
     for (std::size_t i = 0; i < capacity; ++i) new (&table->entries()[i]) TableEntry{};
     return table;
   }
@@ -386,7 +445,7 @@ private:
   }
 
   void wait_for_calls(const HandlerNode* node) const noexcept {
-    const pthread_t self = ::pthread_self();
+    const pthread_t self = current_thread();
     for (const SlotBlock* block = &first_block_; block; block = block->next.load(std::memory_order_acquire)) {
       for (const auto& slot : block->slots) {
         for (unsigned spins = 0;; ++spins) {
@@ -400,10 +459,9 @@ private:
     }
   }
 
-  ReaderSlot* claim_slot(pthread_t self, HandlerList* list) noexcept {
-    // Threads start at different slots so that two dispatching threads rarely meet.
-    const auto bits = reinterpret_cast<std::uintptr_t>(reinterpret_cast<void*>(self));
-    const std::size_t start = static_cast<std::size_t>((bits * 0x9E3779B97F4A7C15ULL) >> 60);
+  // Threads start at different slots (by a hash of their id) so that two dispatching threads
+  // rarely meet; this is the way on when the first slot was taken.
+  [[gnu::noinline]] ReaderSlot* claim_slot(pthread_t self, HandlerList* list, std::size_t start) noexcept {
     for (SlotBlock* block = &first_block_;;) {
       for (std::size_t k = 0; k < slots_per_block; ++k) {
         ReaderSlot& slot = block->slots[(start + k) % slots_per_block];
@@ -431,6 +489,7 @@ private:
   SlotBlock first_block_;
   std::atomic<TypeTable*> table_{nullptr};
   const ErasedFn cancelled_;
+  const bool asymmetric_;
 
   mutable std::mutex writer_;
   std::uint64_t last_id_ = 0;

@@ -56,11 +56,22 @@ public:
   }
 
   void dispatch(const AbstractEvent& event) override {
-    const detail::Channel* channel = registry_->find(typeid(event));
-    if (channel == nullptr) [[unlikely]] channel = registry_->channel_for(event);
+    detail::HandlerRegistry& registry = *registry_;
+    const detail::Channel* channel = registry.find(typeid(event));
+    if (channel == nullptr) [[unlikely]] return dispatch_first(event);
     detail::HandlerList* list = channel->list.load(std::memory_order_acquire);
     if (list == nullptr) return;
-    run<false>(*channel, list, event, nullptr);
+    if (registry.asymmetric()) [[likely]] {
+      run_handlers<true>(*channel, list, event);
+    } else {
+      run_handlers<false>(*channel, list, event);
+    }
+  }
+
+  // The first dispatch of a type through this type_info: creates or aliases its channel.
+  [[gnu::noinline]] void dispatch_first(const AbstractEvent& event) {
+    registry_->channel_for(event);
+    dispatch(event);
   }
 
   /// dispatch(), reporting how many handlers ran and failed, and the first failure.
@@ -68,7 +79,11 @@ public:
     DispatchOutcome outcome;
     const detail::Channel* channel = registry_->channel_for(event);
     if (detail::HandlerList* list = channel->list.load(std::memory_order_acquire)) {
-      run<true>(*channel, list, event, &outcome);
+      if (registry_->asymmetric()) {
+        run<true, true>(*channel, list, event, &outcome);
+      } else {
+        run<true, false>(*channel, list, event, &outcome);
+      }
     }
     return outcome;
   }
@@ -82,15 +97,23 @@ private:
   // What a cancelled handler's thunk becomes: calling it is cheaper than testing a flag.
   static void skip(const detail::HandlerNode*, const AbstractEvent&) noexcept {}
 
-  template <bool Report>
-  void run(const detail::Channel& channel, detail::HandlerList* seen, const AbstractEvent& event,
+  // Out of line so that the no-handler path above needs no stack frame.
+  template <bool Asymmetric>
+  [[gnu::noinline]] void run_handlers(const detail::Channel& channel, detail::HandlerList* seen,
+                                      const AbstractEvent& event) {
+    run<false, Asymmetric>(channel, seen, event, nullptr);
+  }
+
+  template <bool Report, bool Asymmetric>
+  [[gnu::always_inline]] inline void run(const detail::Channel& channel, detail::HandlerList* seen, const AbstractEvent& event,
            DispatchOutcome* outcome) {
     detail::HandlerRegistry::ReadGuard guard(*registry_, channel, seen);
     const detail::HandlerList* list = guard.list();
     if (list == nullptr) return;
     for (detail::HandlerNode* node : *list) {
-      guard.enter(node);
-      const detail::ErasedFn erased = node->invoke.load(std::memory_order_seq_cst);
+      guard.template enter<Asymmetric>(node);
+      const detail::ErasedFn erased =
+          node->invoke.load(Asymmetric ? std::memory_order_relaxed : std::memory_order_seq_cst);
       if constexpr (Report) {
         // Compared with the registry's marker: another library's copy of skip has another address.
         if (erased == registry_->cancelled_marker()) continue;
