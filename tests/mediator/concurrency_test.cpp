@@ -1,0 +1,241 @@
+// EventMediator across threads: no dispatch serialises on a lock, writers never wait for
+// readers, cancel_and_wait waits exactly for the calls it must, and teardown under load is
+// clean (run under TSan and ASan by the test command).
+// Catch2 assertions are not thread-safe: worker threads only record; the main thread checks.
+
+#include <spakky/event/mediator/event_mediator.hpp>
+
+#include "support/events.hpp"
+#include "support/sync.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace ev = spakky::event;
+using namespace test_events;
+using test_support::eventually;
+using test_support::Gate;
+using namespace std::chrono_literals;
+
+TEST_CASE("a handler blocked in one thread blocks no dispatch, registration or cancellation elsewhere",
+          "[concurrency]") {
+  ev::EventMediator mediator;
+  Gate entered, release;
+  std::atomic<std::thread::id> blocked_thread{};
+  std::atomic<int> pings{0};
+  auto blocker = mediator.register_handler([&](const Ping&) {
+    if (std::this_thread::get_id() == blocked_thread.load()) {
+      entered.open();
+      release.wait();
+    }
+    ++pings;
+  });
+  auto other = mediator.register_handler([&](const Pong&) {});
+
+  std::thread blocked([&] {
+    blocked_thread = std::this_thread::get_id();
+    mediator.dispatch(Ping{});
+  });
+  test_support::JoinGuard guard_blocked(blocked, [&] { release.open(); });
+  REQUIRE(entered.wait());
+
+  std::atomic<bool> dispatched{false}, registered{false}, cancelled{false}, waited{false};
+  std::thread dispatcher([&] {
+    mediator.dispatch(Ping{});  // the same type, the same blocking handler (not blocking here)
+    mediator.dispatch(Pong{});
+    dispatched = true;
+  });
+  std::thread writer([&] {
+    auto sub = mediator.register_handler([](const Ping&) {});
+    registered = true;
+    sub.cancel();
+    cancelled = true;
+    other.cancel_and_wait();  // another handler: must not wait for the blocked call
+    waited = true;
+  });
+  test_support::JoinGuard guard_dispatcher(dispatcher, [] {});
+  test_support::JoinGuard guard_writer(writer, [] {});
+
+  CHECK(eventually([&] { return dispatched && registered && cancelled && waited; }));
+  CHECK(pings == 1);  // the second dispatch ran while the first is still blocked
+  CHECK_FALSE(release.is_open());
+}
+
+TEST_CASE("two threads run handlers of one event type at the same time", "[concurrency]") {
+  ev::EventMediator mediator;
+  std::atomic<int> inside{0};
+  std::atomic<bool> met{false};
+  auto sub = mediator.register_handler([&](const Ping&) {
+    ++inside;
+    if (eventually([&] { return inside.load() >= 2; }, 5s)) met = true;
+  });
+  std::thread a([&] { mediator.dispatch(Ping{}); });
+  std::thread b([&] { mediator.dispatch(Ping{}); });
+  a.join();
+  b.join();
+  CHECK(met);
+}
+
+TEST_CASE("more dispatches in flight than reader slots still all run", "[concurrency]") {
+  ev::EventMediator mediator;
+  constexpr int threads = 40;  // more than one block of slots
+  std::atomic<int> inside{0};
+  std::atomic<int> met{0};
+  auto sub = mediator.register_handler([&](const Ping&) {
+    ++inside;
+    if (eventually([&] { return inside.load() >= threads; }, 10s)) ++met;
+  });
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) pool.emplace_back([&] { mediator.dispatch(Ping{}); });
+  for (auto& t : pool) t.join();
+  CHECK(met == threads);
+}
+
+TEST_CASE("cancel_and_wait waits for a call running on another thread", "[concurrency][teardown]") {
+  ev::EventMediator mediator;
+  Gate entered, release;
+  std::atomic<bool> call_finished{false};
+  auto sub = mediator.register_handler([&](const Ping&) {
+    entered.open();
+    release.wait();
+    call_finished = true;
+  });
+  std::thread dispatcher([&] { mediator.dispatch(Ping{}); });
+  test_support::JoinGuard guard(dispatcher, [&] { release.open(); });
+  REQUIRE(entered.wait());
+
+  std::atomic<bool> returned{false}, finished_when_returned{false};
+  std::thread canceller([&] {
+    sub.cancel_and_wait();
+    finished_when_returned = call_finished.load();
+    returned = true;
+  });
+  test_support::JoinGuard guard_canceller(canceller, [&] { release.open(); });
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(returned);  // still waiting for the running call
+  release.open();
+  CHECK(eventually([&] { return returned.load(); }));
+  CHECK(finished_when_returned);
+}
+
+TEST_CASE("plain cancel never waits for a call running on another thread", "[concurrency][teardown]") {
+  ev::EventMediator mediator;
+  Gate entered, release;
+  auto sub = mediator.register_handler([&](const Ping&) {
+    entered.open();
+    release.wait();
+  });
+  std::thread dispatcher([&] { mediator.dispatch(Ping{}); });
+  test_support::JoinGuard guard(dispatcher, [&] { release.open(); });
+  REQUIRE(entered.wait());
+  sub.cancel();  // returns at once although the call is still running
+  CHECK_FALSE(sub.active());
+  CHECK_FALSE(release.is_open());
+}
+
+TEST_CASE("cancel_and_wait inside the handler waits for the other threads' calls, not its own",
+          "[concurrency][teardown]") {
+  ev::EventMediator mediator;
+  Gate b_entered, b_release;
+  std::atomic<std::thread::id> thread_b{};
+  std::atomic<bool> b_finished{false}, a_returned{false}, b_finished_when_a_returned{false};
+  ev::Subscription sub;
+  sub = mediator.register_handler([&](const Ping&) {
+    if (std::this_thread::get_id() == thread_b.load()) {
+      b_entered.open();
+      b_release.wait();
+      b_finished = true;
+    } else {
+      sub.cancel_and_wait();
+      b_finished_when_a_returned = b_finished.load();
+      a_returned = true;
+    }
+  });
+  std::thread b([&] {
+    thread_b = std::this_thread::get_id();
+    mediator.dispatch(Ping{});
+  });
+  test_support::JoinGuard guard_b(b, [&] { b_release.open(); });
+  REQUIRE(b_entered.wait());
+  std::thread a([&] { mediator.dispatch(Ping{}); });
+  test_support::JoinGuard guard_a(a, [&] { b_release.open(); });
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(a_returned);
+  b_release.open();
+  CHECK(eventually([&] { return a_returned.load(); }));
+  CHECK(b_finished_when_a_returned);
+}
+
+TEST_CASE("objects used by handlers can be destroyed right after ScopedSubscription goes, under load",
+          "[concurrency][teardown][stress]") {
+  ev::EventMediator mediator;
+  std::atomic<bool> stop{false};
+  std::atomic<long> dispatched{0};
+  std::vector<std::thread> dispatchers;
+  for (int t = 0; t < 2; ++t) {
+    dispatchers.emplace_back([&] {
+      while (!stop) {
+        mediator.dispatch(Ping{1});
+        mediator.dispatch(Pong{1});
+        ++dispatched;
+      }
+    });
+  }
+  std::atomic<long> calls{0};
+  std::vector<std::thread> churners;
+  for (int t = 0; t < 2; ++t) {
+    churners.emplace_back([&] {
+      for (int i = 0; i < 300; ++i) {
+        auto state = std::make_unique<std::atomic<int>>(0);
+        {
+          ev::ScopedSubscription exact = mediator.register_handler([s = state.get()](const Ping&) { ++*s; });
+          ev::ScopedSubscription all =
+              mediator.register_handler([s = state.get()](const ev::AbstractDomainEvent&) { ++*s; });
+          std::this_thread::yield();
+        }  // both handlers are gone and no call of theirs is running: `state` may go
+        calls += state->load();
+        state.reset();
+      }
+    });
+  }
+  for (auto& t : churners) t.join();
+  stop = true;
+  for (auto& t : dispatchers) t.join();
+  CHECK(dispatched > 0);
+  CHECK(calls >= 0);
+}
+
+TEST_CASE("registrations from many threads all land, in a consistent state", "[concurrency]") {
+  ev::EventMediator mediator;
+  std::atomic<long> background{0};
+  std::atomic<bool> stop{false};
+  std::thread dispatcher([&] {
+    while (!stop) {
+      mediator.dispatch(Ping{});
+      ++background;
+    }
+  });
+  constexpr int threads = 4, per_thread = 200;
+  std::atomic<int> calls{0};
+  std::vector<std::vector<ev::Subscription>> kept(threads);
+  std::vector<std::thread> writers;
+  for (int t = 0; t < threads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        auto temporary = mediator.register_handler([](const Ping&) {});
+        kept[static_cast<std::size_t>(t)].push_back(mediator.register_handler([&](const Ping&) { ++calls; }));
+        temporary.cancel();
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  stop = true;
+  dispatcher.join();
+  calls = 0;
+  mediator.dispatch(Ping{});
+  CHECK(calls == threads * per_thread);
+}
