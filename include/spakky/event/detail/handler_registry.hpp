@@ -28,12 +28,12 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <typeinfo>
-#include <unordered_map>
 #include <vector>
 
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #if defined(__linux__)
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -102,6 +102,14 @@ inline pthread_t current_thread() noexcept {
 #endif
 }
 
+/// The registered node with `id` in `nodes` (sorted by id), or nodes.end().
+template <class Nodes>
+auto find_registered(Nodes& nodes, std::uint64_t id) noexcept {
+  auto it = std::lower_bound(nodes.begin(), nodes.end(), id,
+                             [](const HandlerNode* node, std::uint64_t key) { return node->id < key; });
+  return (it != nodes.end() && (*it)->id == id) ? it : nodes.end();
+}
+
 class HandlerRegistry final : public SubscriptionTarget {
 public:
   static constexpr std::size_t slots_per_block = 16;
@@ -126,7 +134,7 @@ public:
       if (auto* list = channel->list.load(std::memory_order_relaxed)) release_list(list, dead);
     }
     for (auto* list : retired_) release_list(list, dead);
-    for (auto& [id, node] : by_id_) {
+    for (auto* node : by_id_) {
       if (--node->refs == 0) dead.push_back(node);
     }
     for (auto* node : dead) node->destroy(node);
@@ -232,7 +240,7 @@ public:
       id = ++last_id_;
       node->id = id;
       node->refs = 1;  // the registry's own reference, dropped on cancel
-      by_id_.emplace(id, node);
+      by_id_.push_back(node);
       if (route == Route::exact) {
         Channel* channel = channel_locked(type, kind);
         channel->exact.push_back(node);
@@ -254,9 +262,9 @@ public:
     HandlerNode* node = nullptr;
     {
       const std::lock_guard lock(writer_);
-      auto found = by_id_.find(id);
+      auto found = find_registered(by_id_, id);
       if (found != by_id_.end()) {
-        node = found->second;
+        node = *found;
         by_id_.erase(found);
         // Stops calls at once, on this thread and in any dispatch that reads invoke later.
         node->invoke.store(cancelled_, std::memory_order_seq_cst);
@@ -281,7 +289,7 @@ public:
 
   [[nodiscard]] bool is_active(std::uint64_t id) const noexcept override {
     const std::lock_guard lock(writer_);
-    return by_id_.count(id) != 0;
+    return find_registered(by_id_, id) != by_id_.end();
   }
 
   /// The reader slot this thread would try first; exposed for tests of slot overflow.
@@ -452,8 +460,12 @@ private:
           if (slot.current.load(std::memory_order_seq_cst) != node) break;
           if (slot.hazard.load(std::memory_order_seq_cst) == nullptr) break;
           if (::pthread_equal(slot.owner.load(std::memory_order_acquire), self)) break;
-          if (spins < 64) std::this_thread::yield();
-          else std::this_thread::sleep_for(std::chrono::microseconds(50));
+          if (spins < 64) {
+            ::sched_yield();
+          } else {
+            const timespec pause{0, 50'000};
+            ::nanosleep(&pause, nullptr);
+          }
         }
       }
     }
@@ -495,7 +507,7 @@ private:
   std::uint64_t last_id_ = 0;
   std::vector<std::unique_ptr<Channel>> channels_;
   std::vector<HandlerNode*> catch_alls_[4];  // by Route; [0] unused
-  std::unordered_map<std::uint64_t, HandlerNode*> by_id_;
+  std::vector<HandlerNode*> by_id_;  // registered nodes, sorted by id (ids only grow)
   std::vector<HandlerList*> retired_;
   std::vector<TypeTable*> old_tables_;
 };

@@ -10,7 +10,8 @@
 #include <string>
 #include <string_view>
 #include <typeinfo>
-#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <cxxabi.h>
 
@@ -79,10 +80,13 @@ inline std::string_view unqualified_runtime_name(const std::type_info& type) {
   if (auto plain = unqualified_from_mangled(type.name()); !plain.empty()) return plain;
   // NOTE: a per-library cache is fine here: it only memoises a pure function of the type.
   static std::mutex mutex;
-  static std::unordered_map<std::string_view, std::unique_ptr<std::string>> cache;
+  static std::vector<std::pair<const char*, std::unique_ptr<std::string>>> cache;  // few entries
   const std::lock_guard lock(mutex);
-  auto& slot = cache[type.name()];
-  if (!slot) {
+  for (const auto& [mangled, name] : cache) {
+    if (std::string_view(mangled) == type.name()) return *name;
+  }
+  auto& slot = cache.emplace_back(type.name(), nullptr).second;
+  {
     int status = 0;
     std::unique_ptr<char, void (*)(void*)> demangled(
         abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), std::free);

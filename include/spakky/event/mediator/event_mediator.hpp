@@ -30,7 +30,7 @@ namespace spakky::event {
 ///     mediator.register_handler([](const UserCreated& e) { std::puts(e.username.c_str()); });
 /// mediator.dispatch(UserCreated{"u-1", "kim"});
 /// @endcode
-class EventMediator final : public IEventConsumer, public IEventDispatcher {
+class EventMediator final : public IEventDispatcher, public IEventConsumer {  // dispatcher first: no this-adjusting thunk on dispatch
 public:
   EventMediator()
       : registry_(std::make_shared<detail::HandlerRegistry>(reinterpret_cast<detail::ErasedFn>(&skip))) {}
