@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages spakky-event needs to build and test.
+# Idempotent: does nothing (not even apt-get update) when all are installed.
+#   scripts/deps.sh [extra-package ...]
+set -euo pipefail
+
+packages=(
+  build-essential g++ clang-14 libclang-rt-14-dev cmake ninja-build
+  catch2 libfmt-dev libboost-dev libsigc++-3.0-dev libbenchmark-dev
+  valgrind pkg-config
+  "$@"
+)
+
+is_installed() {
+  dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed$'
+}
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! is_installed "$package"; then
+    missing+=("$package")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "deps: all ${#packages[@]} packages installed"
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  sudo=(sudo)
+fi
+"${sudo[@]}" apt-get update
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y --no-install-recommends "${missing[@]}"
