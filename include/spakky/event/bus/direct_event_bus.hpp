@@ -6,6 +6,7 @@
 #include <spakky/event/event_publisher.hpp>
 #include <spakky/event/serializer.hpp>
 
+#include <exception>
 #include <utility>
 
 namespace spakky::event {
@@ -24,9 +25,11 @@ public:
   /// TransportError (other transport exceptions are wrapped in one).
   void send(const AbstractIntegrationEvent& event) override {
     const auto message = detail::prepare_message(event, serializer_, injection_);
-    detail::as_transport_error(message.event_name, [&] {
+    try {
       transport_.send(message.event_name, message.payload, message.headers);
-    });
+    } catch (...) {
+      detail::rethrow_as_transport_error(message.event_name, std::current_exception());
+    }
   }
 
 private:

@@ -77,11 +77,11 @@ inline OutgoingMessage prepare_message(const AbstractIntegrationEvent& event, co
   return message;
 }
 
-/// Calls `send` and turns anything but a TransportError into one.
-template <class Send>
-decltype(auto) as_transport_error(std::string_view event_name, Send&& send) {
+/// Rethrows a transport's failure as a TransportError (a TransportError passes unchanged).
+/// Shared by the synchronous and the asynchronous bus.
+[[noreturn]] inline void rethrow_as_transport_error(std::string_view event_name, std::exception_ptr error) {
   try {
-    return std::forward<Send>(send)();
+    std::rethrow_exception(error);
   } catch (const TransportError&) {
     throw;
   } catch (const std::exception& e) {

@@ -221,6 +221,13 @@ public:
         slot_->current.store(node, std::memory_order_seq_cst);
       }
     }
+    /// enter() for an asynchronous dispatch, which may have resumed on another thread since
+    /// it claimed the slot: the slot's owner follows it, so that a handler cancelling itself
+    /// before it suspends is not waited for.
+    void enter_on_this_thread(HandlerNode* node) noexcept {
+      slot_->owner.store(current_thread(), std::memory_order_relaxed);
+      slot_->current.store(node, std::memory_order_seq_cst);
+    }
     /// Announces that no handler is being called (before user code such as the error handler).
     void leave() noexcept { slot_->current.store(nullptr, std::memory_order_release); }
 

@@ -1,0 +1,113 @@
+#pragma once
+/// @file
+/// AsyncEventMediator: EventMediator for coroutine handlers, awaited one after another.
+
+#include <spakky/event/async_event_consumer.hpp>
+#include <spakky/event/async_event_dispatcher.hpp>
+#include <spakky/event/detail/handler_registry.hpp>
+#include <spakky/event/dispatch_outcome.hpp>
+#include <spakky/event/mediator/error_handler.hpp>
+#include <spakky/event/task.hpp>
+
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <utility>
+
+namespace spakky::event {
+
+/// Registers coroutine handlers and dispatches events to them; `Awaitable` is the coroutine
+/// type of handlers and of every operation (Task<> by default, or e.g. asio::awaitable<void>).
+///
+/// Routing, ordering, failure isolation and thread safety are EventMediator's, from the same
+/// registry. A dispatch holds its place in the registry while it is suspended, so a handler
+/// cancelled meanwhile keeps its closure until the call finishes, and cancel_and_wait waits
+/// for suspended calls too. NOTE: a thread blocked in cancel_and_wait cannot resume anything:
+/// do not call it on the only thread of the event loop that runs the handler; call cancel().
+///
+/// **Example**
+/// @code
+/// AsyncEventMediator<> mediator;
+/// auto sub = mediator.register_handler([](const UserCreated& e) -> Task<> { co_await mail(e); });
+/// sync_wait(mediator.dispatch(event));
+/// @endcode
+template <class Awaitable = Task<>>
+class AsyncEventMediator final : public IAsyncEventDispatcher<Awaitable>, public IAsyncEventConsumer<Awaitable> {
+public:
+  /// The awaitable of dispatch_with_outcome.
+  using OutcomeAwaitable = rebind_awaitable_t<Awaitable, DispatchOutcome>;
+
+  AsyncEventMediator()
+      : registry_(std::make_shared<detail::HandlerRegistry>(reinterpret_cast<detail::ErasedFn>(&never_called))) {}
+  AsyncEventMediator(const AsyncEventMediator&) = delete;
+  AsyncEventMediator& operator=(const AsyncEventMediator&) = delete;
+  ~AsyncEventMediator() override = default;
+
+  using IAsyncEventConsumer<Awaitable>::register_handler;
+  using IAsyncEventDispatcher<Awaitable>::dispatch;
+
+  Subscription subscribe(BasicErasedHandler<Awaitable> handler) override {
+    const std::type_info& type = handler.event_type();
+    const auto route = handler.route();
+    const auto kind = handler.kind();
+    detail::HandlerNode* node = handler.release_node();
+    std::uint64_t id = 0;
+    try {
+      id = registry_->add(node, type, kind, route);
+    } catch (...) {
+      node->destroy(node);
+      throw;
+    }
+    return Subscription(registry_, id);
+  }
+
+  Awaitable dispatch(const AbstractEvent& event) override { return run(event, nullptr); }
+
+  /// dispatch(), reporting how many handlers ran and failed, and the first failure.
+  OutcomeAwaitable dispatch_with_outcome(const AbstractEvent& event) {
+    DispatchOutcome outcome;
+    co_await run(event, &outcome);
+    co_return outcome;
+  }
+
+  /// Where handler failures go; an empty handler restores the default (one line on stderr).
+  void set_error_handler(ErrorHandler handler) { failures_.set(std::move(handler)); }
+
+private:
+  using Invoke = Awaitable (*)(const detail::HandlerNode*, const AbstractEvent&);
+
+  // The cancelled marker: compared with, never called.
+  static Awaitable never_called(const detail::HandlerNode*, const AbstractEvent&) { std::abort(); }
+
+  // The one dispatch loop, itself a coroutine of type Awaitable so that it can await the
+  // handlers whatever coroutine type they are.
+  Awaitable run(const AbstractEvent& event, DispatchOutcome* outcome) {
+    const detail::Channel* channel = registry_->channel_for(event);
+    detail::HandlerList* seen = channel->list.load(std::memory_order_acquire);
+    if (seen == nullptr) co_return;
+    detail::HandlerRegistry::ReadGuard guard(*registry_, *channel, seen);
+    if (guard.list() == nullptr) co_return;
+    for (detail::HandlerNode* node : *guard.list()) {
+      guard.enter_on_this_thread(node);
+      const detail::ErasedFn erased = node->invoke.load(std::memory_order_seq_cst);
+      if (erased == registry_->cancelled_marker()) continue;
+      if (outcome != nullptr) ++outcome->handlers_run;
+      std::exception_ptr failure;
+      try {
+        Awaitable call = reinterpret_cast<Invoke>(erased)(node, event);
+        co_await std::move(call);
+      } catch (...) {
+        failure = std::current_exception();  // no co_await in a handler: report below
+      }
+      if (failure) {
+        guard.leave();
+        failures_.report(event, failure, outcome);
+      }
+    }
+  }
+
+  std::shared_ptr<detail::HandlerRegistry> registry_;
+  detail::FailureSink failures_;
+};
+
+}  // namespace spakky::event

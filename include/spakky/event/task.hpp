@@ -1,0 +1,304 @@
+#pragma once
+/// @file
+/// Task<T>: the library's default awaitable, a lazy, move-only coroutine task; and sync_wait,
+/// which runs one to completion on the calling thread.
+///
+/// **Example**
+/// @code
+/// spakky::event::Task<int> answer() { co_return 42; }
+/// spakky::event::Task<> twice() { int a = co_await answer(); co_await log(a); }
+/// int main() { spakky::event::sync_wait(twice()); }
+/// @endcode
+///
+/// A task starts when it is awaited. Awaiting one resumes it on the awaiting thread; when it
+/// completes without suspending, the awaiter goes on without suspending either (an atomic
+/// handshake rather than symmetric transfer: g++ 12 does not turn symmetric transfer into a
+/// guaranteed tail call at -O0 or under ASan, and a loop of synchronously completing awaits
+/// would overflow the stack there). When it suspends, the awaiter is resumed by whichever
+/// thread completes it.
+
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace spakky::event {
+
+template <class T = void>
+class Task;
+
+namespace detail {
+
+class TaskPromiseBase {
+public:
+  struct FinalAwaiter {
+    bool await_ready() const noexcept { return false; }
+    template <class Promise>
+    void await_suspend(std::coroutine_handle<Promise> handle) const noexcept {
+      TaskPromiseBase& promise = handle.promise();
+      // If the awaiter already registered (we suspended on the way), resume it; otherwise the
+      // awaiter is still inside await_suspend and will go on by itself.
+      if (promise.state_.exchange(true, std::memory_order_acq_rel)) promise.continuation_.resume();
+    }
+    void await_resume() const noexcept {}
+  };
+
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+  FinalAwaiter final_suspend() const noexcept { return {}; }
+
+  /// Registers the awaiter; false if the task completed already (the awaiter need not suspend).
+  bool try_set_continuation(std::coroutine_handle<> continuation) noexcept {
+    continuation_ = continuation;
+    return !state_.exchange(true, std::memory_order_acq_rel);
+  }
+
+  bool mark_started() noexcept { return !std::exchange(started_, true); }
+
+private:
+  std::coroutine_handle<> continuation_;
+  std::atomic<bool> state_{false};
+  bool started_ = false;
+};
+
+template <class T>
+class TaskPromise final : public TaskPromiseBase {
+public:
+  Task<T> get_return_object() noexcept;
+  void unhandled_exception() noexcept { result_.template emplace<2>(std::current_exception()); }
+  template <class U>
+    requires std::is_convertible_v<U&&, T>
+  void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+    result_.template emplace<1>(std::forward<U>(value));
+  }
+  T& result() & {
+    if (result_.index() == 2) std::rethrow_exception(std::get<2>(result_));
+    return std::get<1>(result_);
+  }
+  T&& result() && {
+    if (result_.index() == 2) std::rethrow_exception(std::get<2>(result_));
+    return std::move(std::get<1>(result_));
+  }
+
+private:
+  std::variant<std::monostate, T, std::exception_ptr> result_;
+};
+
+template <class T>
+class TaskPromise<T&> final : public TaskPromiseBase {
+public:
+  Task<T&> get_return_object() noexcept;
+  void unhandled_exception() noexcept { error_ = std::current_exception(); }
+  void return_value(T& value) noexcept { value_ = std::addressof(value); }
+  T& result() {
+    if (error_) std::rethrow_exception(error_);
+    return *value_;
+  }
+
+private:
+  T* value_ = nullptr;
+  std::exception_ptr error_;
+};
+
+template <>
+class TaskPromise<void> final : public TaskPromiseBase {
+public:
+  Task<void> get_return_object() noexcept;
+  void unhandled_exception() noexcept { error_ = std::current_exception(); }
+  void return_void() noexcept {}
+  void result() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+private:
+  std::exception_ptr error_;
+};
+
+}  // namespace detail
+
+/// A task that is awaited after being moved from, or a second time.
+class TaskMisuseError : public std::logic_error {
+public:
+  using std::logic_error::logic_error;
+};
+
+/// A lazy coroutine task producing T (void, a value or a reference). Move-only; destroying a
+/// task that was never awaited destroys its coroutine and what it captured.
+template <class T>
+class [[nodiscard]] Task {
+public:
+  using promise_type = detail::TaskPromise<T>;
+  using value_type = T;
+
+  Task() noexcept = default;
+  explicit Task(std::coroutine_handle<promise_type> handle) noexcept : handle_(handle) {}
+  Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  Task& operator=(Task&& other) noexcept {
+    if (this != &other) {
+      if (handle_) handle_.destroy();
+      handle_ = std::exchange(other.handle_, {});
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() {
+    if (handle_) handle_.destroy();
+  }
+
+  /// True if this task holds a coroutine (it was not moved from).
+  [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(handle_); }
+
+  struct Awaiter {
+    std::coroutine_handle<promise_type> handle;
+
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> awaiter) noexcept {
+      handle.resume();  // runs the task up to its first suspension or to its end
+      return handle.promise().try_set_continuation(awaiter);
+    }
+    decltype(auto) await_resume() {
+      if constexpr (std::is_reference_v<T> || std::is_void_v<T>) {
+        return handle.promise().result();
+      } else {
+        return std::move(handle.promise()).result();
+      }
+    }
+  };
+
+  /// Starts the task; throws TaskMisuseError if it was moved from or awaited already.
+  Awaiter operator co_await() & { return start(); }
+  Awaiter operator co_await() && { return start(); }
+
+private:
+  Awaiter start() {
+    if (!handle_) throw TaskMisuseError("co_await on a Task that was moved from");
+    if (!handle_.promise().mark_started()) throw TaskMisuseError("co_await on a Task that was awaited already");
+    return Awaiter{handle_};
+  }
+
+  std::coroutine_handle<promise_type> handle_;
+};
+
+namespace detail {
+template <class T>
+Task<T> TaskPromise<T>::get_return_object() noexcept {
+  return Task<T>(std::coroutine_handle<TaskPromise>::from_promise(*this));
+}
+template <class T>
+Task<T&> TaskPromise<T&>::get_return_object() noexcept {
+  return Task<T&>(std::coroutine_handle<TaskPromise>::from_promise(*this));
+}
+inline Task<void> TaskPromise<void>::get_return_object() noexcept {
+  return Task<void>(std::coroutine_handle<TaskPromise>::from_promise(*this));
+}
+}  // namespace detail
+
+/// Rebinds an awaitable type to another result type: Task<void> -> Task<R>,
+/// asio::awaitable<void, Ex> -> asio::awaitable<R, Ex>. Specialise it for other shapes.
+template <class Awaitable, class R>
+struct rebind_awaitable;
+
+template <template <class, class...> class Awaitable, class T, class... Rest, class R>
+struct rebind_awaitable<Awaitable<T, Rest...>, R> {
+  using type = Awaitable<R, Rest...>;
+};
+
+template <class Awaitable, class R>
+using rebind_awaitable_t = typename rebind_awaitable<Awaitable, R>::type;
+
+namespace detail {
+
+/// The coroutine behind sync_wait: runs eagerly, then signals the waiting thread.
+template <class T>
+class SyncWaitTask {
+public:
+  struct promise_type {
+    std::atomic<bool> done{false};
+    std::exception_ptr error;
+    std::add_pointer_t<T> value = nullptr;
+
+    SyncWaitTask get_return_object() noexcept {
+      return SyncWaitTask(std::coroutine_handle<promise_type>::from_promise(*this));
+    }
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    auto final_suspend() const noexcept {
+      struct Signal {
+        bool await_ready() const noexcept { return false; }
+        void await_suspend(std::coroutine_handle<promise_type> handle) const noexcept {
+          auto& promise = handle.promise();
+          promise.done.store(true, std::memory_order_release);
+          promise.done.notify_one();
+        }
+        void await_resume() const noexcept {}
+      };
+      return Signal{};
+    }
+    // The yielded object lives in this coroutine's frame until the frame is destroyed, after
+    // sync_wait has taken it.
+    template <class U = T>
+      requires(!std::is_void_v<U>)
+    auto yield_value(std::add_rvalue_reference_t<U> result) noexcept {
+      value = std::addressof(result);
+      return final_suspend();
+    }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { error = std::current_exception(); }
+  };
+
+  explicit SyncWaitTask(std::coroutine_handle<promise_type> handle) noexcept : handle_(handle) {}
+  SyncWaitTask(SyncWaitTask&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  ~SyncWaitTask() {
+    if (handle_) handle_.destroy();
+  }
+
+  /// Starts the coroutine and blocks until it signals (maybe from another thread).
+  void run() {
+    handle_.resume();
+    handle_.promise().done.wait(false, std::memory_order_acquire);
+  }
+  promise_type& promise() noexcept { return handle_.promise(); }
+
+private:
+  std::coroutine_handle<promise_type> handle_;
+};
+
+template <class A>
+using await_result_t = decltype(std::declval<A>().operator co_await().await_resume());
+
+template <class A>
+SyncWaitTask<await_result_t<A&&>> make_sync_wait_task(A&& awaitable) {
+  using R = await_result_t<A&&>;
+  if constexpr (std::is_void_v<R>) {
+    co_await std::forward<A>(awaitable);
+  } else {
+    co_yield co_await std::forward<A>(awaitable);
+  }
+}
+
+}  // namespace detail
+
+/// Runs `awaitable` (a Task) to completion on this thread, also when it completes on another
+/// thread, and returns its result or rethrows its exception.
+template <class A>
+decltype(auto) sync_wait(A&& awaitable) {
+  using R = detail::await_result_t<A&&>;
+  auto waiter = detail::make_sync_wait_task(std::forward<A>(awaitable));
+  waiter.run();
+  auto& promise = waiter.promise();
+  if (promise.error) std::rethrow_exception(promise.error);
+  if constexpr (std::is_void_v<R>) {
+    return;
+  } else if constexpr (std::is_reference_v<R>) {
+    return static_cast<R>(*promise.value);
+  } else {
+    return R(std::move(*promise.value));
+  }
+}
+
+}  // namespace spakky::event
