@@ -49,7 +49,8 @@ public:
   [[nodiscard]] Timestamp timestamp() const noexcept { return at_; }
   /// Domain, integration or neither; fixed by the base class the event derives from.
   [[nodiscard]] EventKind kind() const noexcept { return kind_; }
-  /// The concrete type's unqualified class name, or the name set with SPAKKY_EVENT_NAME.
+  /// The concrete type's unqualified class name (template arguments dropped), or the name set
+  /// with SPAKKY_EVENT_NAME.
   [[nodiscard]] virtual std::string_view event_name() const {
     return detail::unqualified_runtime_name(typeid(*this));
   }
@@ -128,13 +129,13 @@ constexpr bool names_itself() noexcept {
 template <Event E>
 [[nodiscard]] constexpr std::string_view event_name_of() noexcept {
   if constexpr (detail::names_itself<E>()) {
-    return E::spakky_event_name;
+    return E::spakky_event_name();
   } else {
     static_assert(!IntegrationEvent<E> || detail::has_portable_name<E>(),
                   "this integration event's class name is spelled differently by different "
                   "compilers (a template, a local type or one in an anonymous namespace): "
                   "give it a wire name with SPAKKY_EVENT_NAME(\"...\") in its class body");
-    return detail::unqualified_name(detail::qualified_type_name<E>());
+    return detail::default_event_name(detail::qualified_type_name<E>());
   }
 }
 
@@ -156,9 +157,10 @@ std::string_view declared_event_name(const Self& self, std::string_view declared
 
 /// Gives the enclosing event class its name, used by event_name(), event_name_of<E>() and the
 /// wire alike. Write it inside the class body: `SPAKKY_EVENT_NAME("orders.placed")`.
+// NOTE: a static function, not a static data member: local classes may not have the latter.
 #define SPAKKY_EVENT_NAME(...)                                                           \
-  static constexpr ::std::string_view spakky_event_name = __VA_ARGS__;                  \
+  static constexpr ::std::string_view spakky_event_name() noexcept { return __VA_ARGS__; } \
   auto spakky_event_name_owner() const noexcept -> decltype(this) { return this; }      \
   [[nodiscard]] ::std::string_view event_name() const override {                        \
-    return ::spakky::event::detail::declared_event_name(*this, spakky_event_name);       \
+    return ::spakky::event::detail::declared_event_name(*this, spakky_event_name());     \
   }

@@ -72,6 +72,8 @@ inline OutgoingMessage prepare_message(const AbstractIntegrationEvent& event, co
     throw;
   } catch (const std::exception& e) {
     throw SerializationError(message.event_name, e.what());
+  } catch (...) {
+    throw SerializationError(message.event_name, "the serializer threw a non-standard exception");
   }
   message.headers = injection.headers_for(event);
   return message;

@@ -36,6 +36,14 @@ constexpr std::string_view unqualified_name(std::string_view name) noexcept {
   return name.substr(start);
 }
 
+/// An event's default name: its unqualified class name without template arguments, which
+/// compilers and demanglers spell differently ("Changed<long unsigned int>" vs
+/// "Changed<unsigned long>"): every instantiation of a template is just "Changed".
+constexpr std::string_view default_event_name(std::string_view qualified) noexcept {
+  const std::string_view name = unqualified_name(qualified);
+  return name.substr(0, name.find('<'));
+}
+
 /// The fully qualified name of T as the compiler spells it.
 template <class T>
 constexpr std::string_view qualified_type_name() noexcept {
@@ -46,13 +54,14 @@ constexpr std::string_view qualified_type_name() noexcept {
   return signature.substr(start, end - start);
 }
 
-/// True if both compilers are known to spell T's unqualified name the same way:
-/// not a template specialisation, not local to a function, not in an anonymous namespace.
+/// True if T's default name identifies it across compilers and builds: not a template
+/// specialisation (every instantiation shares one default name), not local to a function and
+/// not in an anonymous namespace (g++ spells those "{anonymous}::" and "f()::"; clang++ 14
+/// spells a local class without its function, so there only the other two are caught).
 template <class T>
 constexpr bool has_portable_name() noexcept {
   constexpr std::string_view name = qualified_type_name<T>();
-  return name.find_first_of("<({") == std::string_view::npos &&
-         name.find("anonymous") == std::string_view::npos;
+  return name.find_first_of("<({") == std::string_view::npos;
 }
 
 /// Reads the last component of a plain mangled class name ("3Foo", "N2ns3FooE").
@@ -74,8 +83,8 @@ inline std::string_view unqualified_from_mangled(const char* mangled) noexcept {
   return complete ? last : std::string_view{};
 }
 
-/// The unqualified class name of a dynamic type. Plain names are read straight from the
-/// mangled name without allocating; other shapes are demangled once and remembered.
+/// default_event_name() of a dynamic type. Plain names are read straight from the mangled name
+/// without allocating; other shapes are demangled once and remembered.
 inline std::string_view unqualified_runtime_name(const std::type_info& type) {
   if (auto plain = unqualified_from_mangled(type.name()); !plain.empty()) return plain;
   // NOTE: a per-library cache is fine here: it only memoises a pure function of the type.
@@ -91,7 +100,7 @@ inline std::string_view unqualified_runtime_name(const std::type_info& type) {
     std::unique_ptr<char, void (*)(void*)> demangled(
         abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), std::free);
     const std::string full = status == 0 && demangled ? std::string(demangled.get()) : std::string(type.name());
-    slot = std::make_unique<std::string>(unqualified_name(full));
+    slot = std::make_unique<std::string>(default_event_name(full));
   }
   return *slot;
 }
