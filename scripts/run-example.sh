@@ -3,8 +3,8 @@
 #   scripts/run-example.sh [target]
 set -euo pipefail
 
-# The example to run (becomes order_service once that example exists).
-EXAMPLE_TARGET="${1:-${EXAMPLE_TARGET:-quick_start}}"
+# The example to run: the main one unless another target is named.
+EXAMPLE_TARGET="${1:-${EXAMPLE_TARGET:-order_service}}"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -2,6 +2,13 @@
 /// @file
 /// spakky-event: every header of the core.
 
+#include <spakky/event/aggregate.hpp>
+#include <spakky/event/aspects/async_transactional_event_publishing.hpp>
+#include <spakky/event/aspects/transactional_event_publishing.hpp>
+#include <spakky/event/async_event_consumer.hpp>
+#include <spakky/event/async_event_dispatcher.hpp>
+#include <spakky/event/async_event_publisher.hpp>
+#include <spakky/event/bus/async_direct_event_bus.hpp>
 #include <spakky/event/bus/direct_event_bus.hpp>
 #include <spakky/event/bus/header_injection.hpp>
 #include <spakky/event/dispatch_outcome.hpp>
@@ -11,8 +18,13 @@
 #include <spakky/event/event_dispatcher.hpp>
 #include <spakky/event/event_id.hpp>
 #include <spakky/event/event_publisher.hpp>
+#include <spakky/event/erased_handler.hpp>
+#include <spakky/event/mediator/async_event_mediator.hpp>
 #include <spakky/event/mediator/error_handler.hpp>
 #include <spakky/event/mediator/event_mediator.hpp>
+#include <spakky/event/publisher/async_event_publisher.hpp>
 #include <spakky/event/publisher/event_publisher.hpp>
 #include <spakky/event/serializer.hpp>
+#include <spakky/event/stereotype/event_handler.hpp>
 #include <spakky/event/subscription.hpp>
+#include <spakky/event/task.hpp>
