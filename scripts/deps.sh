@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential g++ clang-14 libclang-rt-14-dev cmake ninja-build
   catch2 libfmt-dev libboost-dev libsigc++-3.0-dev libbenchmark-dev libasio-dev
-  valgrind pkg-config
+  valgrind pkg-config libsqlite3-dev
   "$@"
 )
 
