@@ -20,6 +20,7 @@
 ///   library under hidden visibility.
 
 #include <spakky/event/detail/handler_node.hpp>
+#include <spakky/event/erased_handler.hpp>
 #include <spakky/event/subscription.hpp>
 
 #include <algorithm>
@@ -518,5 +519,23 @@ private:
   std::vector<HandlerList*> retired_;
   std::vector<TypeTable*> old_tables_;
 };
+
+/// Hands `handler` to `registry` and returns its Subscription: the subscribe() of every
+/// mediator, synchronous or not.
+template <class R>
+Subscription subscribe(const std::shared_ptr<HandlerRegistry>& registry, BasicErasedHandler<R> handler) {
+  const std::type_info& type = handler.event_type();
+  const auto route = handler.route();
+  const auto kind = handler.kind();
+  HandlerNode* node = handler.release_node();
+  std::uint64_t id = 0;
+  try {
+    id = registry->add(node, type, kind, route);
+  } catch (...) {
+    node->destroy(node);
+    throw;
+  }
+  return Subscription(registry, id);
+}
 
 }  // namespace spakky::event::detail

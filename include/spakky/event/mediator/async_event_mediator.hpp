@@ -47,18 +47,7 @@ public:
   using IAsyncEventDispatcher<Awaitable>::dispatch;
 
   Subscription subscribe(BasicErasedHandler<Awaitable> handler) override {
-    const std::type_info& type = handler.event_type();
-    const auto route = handler.route();
-    const auto kind = handler.kind();
-    detail::HandlerNode* node = handler.release_node();
-    std::uint64_t id = 0;
-    try {
-      id = registry_->add(node, type, kind, route);
-    } catch (...) {
-      node->destroy(node);
-      throw;
-    }
-    return Subscription(registry_, id);
+    return detail::subscribe(registry_, std::move(handler));
   }
 
   Awaitable dispatch(const AbstractEvent& event) override { return run(event, nullptr); }

@@ -41,18 +41,7 @@ public:
   using IEventConsumer::register_handler;
 
   Subscription subscribe(ErasedEventHandler handler) override {
-    const std::type_info& type = handler.event_type();
-    const auto route = handler.route();
-    const auto kind = handler.kind();
-    detail::HandlerNode* node = handler.release_node();
-    std::uint64_t id = 0;
-    try {
-      id = registry_->add(node, type, kind, route);
-    } catch (...) {
-      node->destroy(node);
-      throw;
-    }
-    return Subscription(registry_, id);
+    return detail::subscribe(registry_, std::move(handler));
   }
 
   void dispatch(const AbstractEvent& event) override {
