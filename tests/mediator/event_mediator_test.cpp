@@ -313,3 +313,24 @@ TEST_CASE("a cancelled handler's closure is destroyed; a live one with the media
   }
   CHECK(Counted::alive == before);
 }
+
+namespace {
+template <int N>
+struct Numbered final : ev::AbstractDomainEvent {};
+
+template <int... I>
+int dispatch_each_twice(std::integer_sequence<int, I...>) {
+  ev::EventMediator mediator;
+  int sum = 0;
+  std::vector<ev::Subscription> subs;
+  (subs.push_back(mediator.register_handler([&sum](const Numbered<I>&) { sum += I; })), ...);
+  (mediator.dispatch(Numbered<I>{}), ...);
+  (mediator.dispatch(Numbered<I>{}), ...);
+  return sum;
+}
+}  // namespace
+
+TEST_CASE("hundreds of event types each reach exactly their own handlers", "[mediator]") {
+  // Grows the type table several times while keeping every earlier entry findable.
+  CHECK(dispatch_each_twice(std::make_integer_sequence<int, 300>{}) == 2 * (299 * 300 / 2));
+}

@@ -157,16 +157,18 @@ public:
   /// The channel for a type seen before through this very type_info object, or null.
   [[nodiscard]] Channel* find(const std::type_info& type) const noexcept {
     const TypeTable* table = table_.load(std::memory_order_acquire);
-    std::size_t i = table->index_of(&type);
+    const char* entries = reinterpret_cast<const char*>(table->entries());
+    std::size_t offset = table->offset_of(&type);
     for (;;) {
-      const std::type_info* key = table->entries()[i].key.load(std::memory_order_acquire);
+      const auto& entry = *reinterpret_cast<const TableEntry*>(entries + offset);
+      const std::type_info* key = entry.key.load(std::memory_order_acquire);
       if (key == &type) {
-        Channel* channel = table->entries()[i].channel.load(std::memory_order_relaxed);
+        Channel* channel = entry.channel.load(std::memory_order_relaxed);
         if (channel == nullptr) __builtin_unreachable();  // stored before its key
         return channel;
       }
       if (key == nullptr) return nullptr;
-      i = (i + 1) & table->mask;
+      offset = (offset + sizeof(TableEntry)) & table->offset_mask;
     }
   }
 
@@ -313,31 +315,35 @@ private:
     std::atomic<Channel*> channel{nullptr};
   };
   struct TypeTable {
-    std::size_t mask;
+    std::size_t offset_mask;  // (capacity - 1) * sizeof(TableEntry): probing works in bytes
     std::size_t used;
 
+    [[nodiscard]] std::size_t capacity() const noexcept { return offset_mask / sizeof(TableEntry) + 1; }
     [[nodiscard]] TableEntry* entries() noexcept { return reinterpret_cast<TableEntry*>(this + 1); }
     [[nodiscard]] const TableEntry* entries() const noexcept {
       return reinterpret_cast<const TableEntry*>(this + 1);
     }
-    [[nodiscard]] std::size_t index_of(const std::type_info* type) const noexcept {
-      // type_info objects are 8-byte aligned and laid out apart: the bits above 3 spread well.
-      return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(type) >> 3) & mask;
+    /// Byte offset of the first slot to probe for `type`: type_info objects are 8-byte aligned
+    /// and laid out apart, so the address bits above 3 spread well; (address >> 3) * 16,
+    /// masked, is (address << 1) masked, which saves the dispatch path a shift.
+    [[nodiscard]] std::size_t offset_of(const std::type_info* type) const noexcept {
+      static_assert(sizeof(TableEntry) == 16);
+      return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(type) << 1) & offset_mask;
     }
   };
 
   static TypeTable* new_table(std::size_t capacity) {
     void* memory = ::operator new(sizeof(TypeTable) + capacity * sizeof(TableEntry));
-    auto* table = new (memory) TypeTable{capacity - 1, 0};
+    auto* table = new (memory) TypeTable{(capacity - 1) * sizeof(TableEntry), 0};
     for (std::size_t i = 0; i < capacity; ++i) new (&table->entries()[i]) TableEntry{};
     return table;
   }
 
   void insert_locked(const std::type_info& type, Channel* channel) {
     TypeTable* table = table_.load(std::memory_order_relaxed);
-    if ((table->used + 1) * 2 > table->mask + 1) {
-      TypeTable* bigger = new_table((table->mask + 1) * 2);
-      for (std::size_t i = 0; i <= table->mask; ++i) {
+    if ((table->used + 1) * 2 > table->capacity()) {
+      TypeTable* bigger = new_table(table->capacity() * 2);
+      for (std::size_t i = 0; i < table->capacity(); ++i) {
         const auto* key = table->entries()[i].key.load(std::memory_order_relaxed);
         if (key != nullptr) place(*bigger, key, table->entries()[i].channel.load(std::memory_order_relaxed));
       }
@@ -350,8 +356,8 @@ private:
   }
 
   static void place(TypeTable& table, const std::type_info* type, Channel* channel) noexcept {
-    std::size_t i = table.index_of(type);
-    while (table.entries()[i].key.load(std::memory_order_relaxed) != nullptr) i = (i + 1) & table.mask;
+    std::size_t i = table.offset_of(type) / sizeof(TableEntry);
+    while (table.entries()[i].key.load(std::memory_order_relaxed) != nullptr) i = (i + 1) % table.capacity();
     table.entries()[i].channel.store(channel, std::memory_order_relaxed);
     table.entries()[i].key.store(type, std::memory_order_release);
     ++table.used;
