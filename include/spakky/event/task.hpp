@@ -17,6 +17,8 @@
 /// would overflow the stack there). When it suspends, the awaiter is resumed by whichever
 /// thread completes it.
 
+#include <spakky/event/detail/coroutine_chain.hpp>
+
 #include <atomic>
 #include <coroutine>
 #include <cstddef>
@@ -35,6 +37,18 @@ class Task;
 
 namespace detail {
 
+/// Yields the awaiter of `a` as `co_await a` would (member or free operator co_await, or `a`).
+template <class A>
+decltype(auto) get_awaiter(A&& a) {
+  if constexpr (requires { std::forward<A>(a).operator co_await(); }) {
+    return std::forward<A>(a).operator co_await();
+  } else if constexpr (requires { operator co_await(std::forward<A>(a)); }) {
+    return operator co_await(std::forward<A>(a));
+  } else {
+    return std::forward<A>(a);
+  }
+}
+
 class TaskPromiseBase {
 public:
   struct FinalAwaiter {
@@ -42,6 +56,7 @@ public:
     template <class Promise>
     void await_suspend(std::coroutine_handle<Promise> handle) const noexcept {
       TaskPromiseBase& promise = handle.promise();
+      promise.end_segment();
       // If the awaiter already registered (we suspended on the way), resume it; otherwise the
       // awaiter is still inside await_suspend and will go on by itself.
       if (promise.state_.exchange(true, std::memory_order_acq_rel)) promise.continuation_.resume();
@@ -49,8 +64,33 @@ public:
     void await_resume() const noexcept {}
   };
 
+  /// Wraps everything a Task awaits so that the thread it resumes on knows the chain it runs.
+  template <class Awaiter>
+  struct ChainAwaiter {
+    Awaiter inner;
+    TaskPromiseBase& promise;
+
+    bool await_ready() { return inner.await_ready(); }
+    template <class Promise>
+    auto await_suspend(std::coroutine_handle<Promise> handle) {
+      // Before handing the handle over: once it is, the frame may run (or end) elsewhere.
+      promise.end_segment();
+      return inner.await_suspend(handle);
+    }
+    decltype(auto) await_resume() {
+      promise.begin_segment();
+      return inner.await_resume();
+    }
+  };
+
   std::suspend_always initial_suspend() const noexcept { return {}; }
   FinalAwaiter final_suspend() const noexcept { return {}; }
+
+  template <class A>
+  auto await_transform(A&& awaitable) {
+    using Awaiter = decltype(get_awaiter(std::forward<A>(awaitable)));
+    return ChainAwaiter<Awaiter>{get_awaiter(std::forward<A>(awaitable)), *this};
+  }
 
   /// Registers the awaiter; false if the task completed already (the awaiter need not suspend).
   bool try_set_continuation(std::coroutine_handle<> continuation) noexcept {
@@ -60,10 +100,26 @@ public:
 
   bool mark_started() noexcept { return !std::exchange(started_, true); }
 
+  [[nodiscard]] const void* chain() const noexcept { return chain_; }
+  void set_chain(const void* chain) noexcept { chain_ = chain; }
+  /// Joins the chain running on this thread (or starts one rooted at `frame`).
+  void join_chain(const void* frame) noexcept {
+    const void* running = current_coroutine_chain();
+    chain_ = running != nullptr ? running : frame;
+  }
+  /// A segment of this coroutine starts running on this thread.
+  void begin_segment() noexcept {
+    outer_chain_ = std::exchange(current_coroutine_chain(), chain_);
+  }
+  /// The segment ends (the coroutine suspends or finishes): the thread's chain is restored.
+  void end_segment() noexcept { current_coroutine_chain() = outer_chain_; }
+
 private:
   std::coroutine_handle<> continuation_;
   std::atomic<bool> state_{false};
   bool started_ = false;
+  const void* chain_ = nullptr;
+  const void* outer_chain_ = nullptr;
 };
 
 template <class T>
@@ -158,9 +214,17 @@ public:
     std::coroutine_handle<promise_type> handle;
 
     bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> awaiter) noexcept {
+    template <class AwaiterPromise>
+    bool await_suspend(std::coroutine_handle<AwaiterPromise> awaiter) noexcept {
+      promise_type& promise = handle.promise();
+      if constexpr (std::is_base_of_v<detail::TaskPromiseBase, AwaiterPromise>) {
+        promise.set_chain(awaiter.promise().chain());  // awaited by a Task: the same chain
+      } else {
+        promise.join_chain(handle.address());
+      }
+      promise.begin_segment();
       handle.resume();  // runs the task up to its first suspension or to its end
-      return handle.promise().try_set_continuation(awaiter);
+      return promise.try_set_continuation(awaiter);
     }
     decltype(auto) await_resume() {
       if constexpr (std::is_reference_v<T> || std::is_void_v<T>) {

@@ -19,6 +19,7 @@
 /// - All state lives in this object: header-only statics would be duplicated per shared
 ///   library under hidden visibility.
 
+#include <spakky/event/detail/coroutine_chain.hpp>
 #include <spakky/event/detail/handler_node.hpp>
 #include <spakky/event/erased_handler.hpp>
 #include <spakky/event/subscription.hpp>
@@ -67,6 +68,7 @@ struct alignas(64) ReaderSlot {
   std::atomic<HandlerList*> hazard{nullptr};   // the list being read; null when the slot is free
   std::atomic<HandlerNode*> current{nullptr};  // the handler being called
   std::atomic<pthread_t> owner{};              // the thread holding the slot
+  std::atomic<const void*> chain{nullptr};     // the Task chain of an async dispatch, else null
 };
 
 /// Issues a full memory barrier on every running thread of this process (Linux membarrier).
@@ -89,6 +91,9 @@ public:
 #endif
   }
 };
+
+/// The chain of an asynchronous dispatch whose coroutine type does not tell us its chain.
+inline constexpr char unknown_chain = 0;
 
 /// pthread_self(), without the call where the ABI lets us read it directly.
 inline pthread_t current_thread() noexcept {
@@ -208,7 +213,9 @@ public:
     ReadGuard& operator=(const ReadGuard&) = delete;
     ~ReadGuard() {
       // The owner may stay: a later claimer stores its own before its first enter(), and
-      // cancel_and_wait reads owner only after seeing that enter().
+      // cancel_and_wait reads owner only after seeing that enter(). The chain goes, since a
+      // synchronous claimer (the hot path) does not write it.
+      if (async_) slot_->chain.store(nullptr, std::memory_order_relaxed);
       slot_->hazard.store(nullptr, std::memory_order_release);
     }
 
@@ -224,12 +231,17 @@ public:
         slot_->current.store(node, std::memory_order_seq_cst);
       }
     }
-    /// enter() for an asynchronous dispatch, which may have resumed on another thread since
-    /// it claimed the slot: the slot's owner follows it, so that a handler cancelling itself
-    /// before it suspends is not waited for.
+    /// enter() for an asynchronous dispatch. Its calls outlive the thread that started them
+    /// (they suspend), so the slot names the Task chain running the dispatch instead: a Task
+    /// handler cancelling itself, on whatever thread it resumed, is not waited for. A dispatch
+    /// of another coroutine type has no chain we can see (`unknown_chain`): cancel_and_wait
+    /// always waits for its calls.
     void enter_on_this_thread(HandlerNode* node) noexcept {
       slot_->owner.store(current_thread(), std::memory_order_relaxed);
+      const void* chain = current_coroutine_chain();
+      slot_->chain.store(chain != nullptr ? chain : &unknown_chain, std::memory_order_relaxed);
       slot_->current.store(node, std::memory_order_seq_cst);
+      async_ = true;
     }
     /// Announces that no handler is being called (before user code such as the error handler).
     void leave() noexcept { slot_->current.store(nullptr, std::memory_order_release); }
@@ -237,6 +249,7 @@ public:
   private:
     ReaderSlot* slot_;
     HandlerList* list_;
+    bool async_ = false;
   };
 
   // ---- writing (any thread, writer lock) ---------------------------------------------------
@@ -468,12 +481,18 @@ private:
 
   void wait_for_calls(const HandlerNode* node) const noexcept {
     const pthread_t self = current_thread();
+    const void* chain = current_coroutine_chain();
     for (const SlotBlock* block = &first_block_; block; block = block->next.load(std::memory_order_acquire)) {
       for (const auto& slot : block->slots) {
         for (unsigned spins = 0;; ++spins) {
           if (slot.current.load(std::memory_order_seq_cst) != node) break;
           if (slot.hazard.load(std::memory_order_seq_cst) == nullptr) break;
-          if (::pthread_equal(slot.owner.load(std::memory_order_acquire), self)) break;
+          // A synchronous call runs on its owner thread; an asynchronous one on its chain.
+          const void* slot_chain = slot.chain.load(std::memory_order_acquire);
+          if (slot_chain == nullptr ? ::pthread_equal(slot.owner.load(std::memory_order_acquire), self) != 0
+                                    : slot_chain == chain) {
+            break;
+          }
           if (spins < 64) {
             ::sched_yield();
           } else {

@@ -22,8 +22,12 @@ namespace spakky::event {
 /// Routing, ordering, failure isolation and thread safety are EventMediator's, from the same
 /// registry. A dispatch holds its place in the registry while it is suspended, so a handler
 /// cancelled meanwhile keeps its closure until the call finishes, and cancel_and_wait waits
-/// for suspended calls too. NOTE: a thread blocked in cancel_and_wait cannot resume anything:
-/// do not call it on the only thread of the event loop that runs the handler; call cancel().
+/// for suspended calls too, whichever thread started them. Called from inside a Task handler
+/// itself, on whatever thread it resumed, cancel_and_wait does not wait for its own call (a Task
+/// knows the chain of coroutines it runs in). Other coroutine types (asio::awaitable) do not
+/// tell us that: inside such a handler, call cancel(), not cancel_and_wait(), on its own
+/// subscription. NOTE: a thread blocked in cancel_and_wait cannot resume anything: on the only
+/// thread of an event loop that runs the handler, call cancel().
 ///
 /// **Example**
 /// @code

@@ -1,0 +1,411 @@
+#pragma once
+/// @file
+/// What the RabbitMQ transports and the consumer share: one AMQP connection with one channel
+/// over librabbitmq-c, its errors, and the conversions between Headers and AMQP field tables.
+/// Not thread-safe (neither is librabbitmq-c): one thread at a time per Connection.
+
+#include <spakky/event/event_publisher.hpp>
+#include <spakky/event/rabbitmq/amqp_url.hpp>
+
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
+
+#include <poll.h>
+#include <sys/time.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace spakky::event::detail::rabbitmq {
+
+/// The connection can no longer be used: refused, closed by the broker, a socket error, a
+/// timeout. The owner drops the Connection and makes a new one.
+class ConnectionLost : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// How to reach and talk to the broker.
+struct ConnectSettings {
+  AmqpUrl url;
+  std::chrono::milliseconds connect_timeout{5000};  ///< TCP connect, and again the AMQP handshake
+  std::chrono::milliseconds rpc_timeout{10000};     ///< each declare / bind / consume round trip
+  int heartbeat_seconds = 0;                        ///< 0: no heartbeats
+  std::string connection_name;                      ///< shown by the broker (rabbitmqctl list_connections)
+};
+
+inline amqp_bytes_t bytes(std::string_view text) noexcept {
+  amqp_bytes_t result;
+  result.len = text.size();
+  result.bytes = const_cast<char*>(text.data());  // librabbitmq only reads through it
+  return result;
+}
+
+inline std::string_view view(amqp_bytes_t data) noexcept {
+  if (data.len == 0 || data.bytes == nullptr) return {};
+  return {static_cast<const char*>(data.bytes), data.len};
+}
+
+inline timeval to_timeval(std::chrono::milliseconds timeout) noexcept {
+  if (timeout.count() < 0) timeout = std::chrono::milliseconds(0);
+  timeval tv{};
+  tv.tv_sec = static_cast<decltype(tv.tv_sec)>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<decltype(tv.tv_usec)>((timeout.count() % 1000) * 1000);
+  return tv;
+}
+
+inline std::string status_text(int status) { return amqp_error_string2(status); }
+
+/// What an RPC reply says, for error messages.
+inline std::string describe_reply(const amqp_rpc_reply_t& reply) {
+  switch (reply.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+      return "ok";
+    case AMQP_RESPONSE_NONE:
+      return "no reply from the broker";
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+      return status_text(reply.library_error);
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+      if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        const auto* close = static_cast<const amqp_connection_close_t*>(reply.reply.decoded);
+        return "the broker closed the connection: " + std::to_string(close->reply_code) + " " +
+               std::string(view(close->reply_text));
+      }
+      if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        const auto* close = static_cast<const amqp_channel_close_t*>(reply.reply.decoded);
+        return "the broker closed the channel: " + std::to_string(close->reply_code) + " " +
+               std::string(view(close->reply_text));
+      }
+      return "unexpected reply from the broker (method " + std::to_string(reply.reply.id) + ")";
+  }
+  return "unknown reply";
+}
+
+/// An AMQP field table of long strings that views the keys and values it was given (they must
+/// outlive every use of table()). Reuses its storage from one message to the next.
+class HeaderTable {
+public:
+  void clear() noexcept { entries_.clear(); }
+  /// Adds one header; false if the name is too long for AMQP (255 bytes) or empty.
+  bool add(std::string_view name, std::string_view value) {
+    if (name.empty() || name.size() > 255) return false;
+    amqp_table_entry_t entry{};
+    entry.key = bytes(name);
+    entry.value.kind = AMQP_FIELD_KIND_UTF8;
+    entry.value.value.bytes = bytes(value);
+    entries_.push_back(entry);
+    return true;
+  }
+  /// Adds every header; returns the first name that cannot be sent, or an empty view.
+  std::string_view add_all(const Headers& headers) {
+    for (const auto& [name, value] : headers) {
+      if (!add(name, value)) return name.empty() ? std::string_view("<empty>") : std::string_view(name);
+    }
+    return {};
+  }
+  [[nodiscard]] bool empty() const noexcept { return entries_.empty(); }
+  [[nodiscard]] amqp_table_t table() noexcept {
+    amqp_table_t result;
+    result.num_entries = static_cast<int>(entries_.size());
+    result.entries = entries_.data();
+    return result;
+  }
+
+private:
+  std::vector<amqp_table_entry_t> entries_;
+};
+
+/// The text of one scalar field value; false for tables, arrays and decimals (not carried).
+inline bool field_text(const amqp_field_value_t& field, std::string& out) {
+  const auto number = [&out](auto value) {
+    char buffer[64];
+    const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+    out.assign(buffer, result.ptr);
+    return true;
+  };
+  switch (field.kind) {
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES:
+      out.assign(view(field.value.bytes));
+      return true;
+    case AMQP_FIELD_KIND_BOOLEAN:
+      out = field.value.boolean ? "true" : "false";
+      return true;
+    case AMQP_FIELD_KIND_I8: return number(field.value.i8);
+    case AMQP_FIELD_KIND_U8: return number(field.value.u8);
+    case AMQP_FIELD_KIND_I16: return number(field.value.i16);
+    case AMQP_FIELD_KIND_U16: return number(field.value.u16);
+    case AMQP_FIELD_KIND_I32: return number(field.value.i32);
+    case AMQP_FIELD_KIND_U32: return number(field.value.u32);
+    case AMQP_FIELD_KIND_I64: return number(field.value.i64);
+    case AMQP_FIELD_KIND_U64:
+    case AMQP_FIELD_KIND_TIMESTAMP: return number(field.value.u64);
+    case AMQP_FIELD_KIND_F32: return number(field.value.f32);
+    case AMQP_FIELD_KIND_F64: return number(field.value.f64);
+    case AMQP_FIELD_KIND_VOID:
+      out.clear();
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Adds the scalar entries of `table` to `headers` as text (tables, arrays and decimals, such
+/// as the broker's own x-death, are left out).
+inline void read_headers(const amqp_table_t& table, Headers& headers) {
+  std::string text;
+  for (int i = 0; i < table.num_entries; ++i) {
+    const amqp_table_entry_t& entry = table.entries[i];
+    if (field_text(entry.value, text)) headers.insert_or_assign(std::string(view(entry.key)), text);
+  }
+}
+
+/// One AMQP connection with one open channel (number 1). Connects in the constructor (bounded
+/// by ConnectSettings::connect_timeout) and throws ConnectionLost if it cannot.
+class Connection {
+public:
+  static constexpr amqp_channel_t channel = 1;
+
+  explicit Connection(const ConnectSettings& settings) : state_(amqp_new_connection()) {
+    if (state_ == nullptr) throw ConnectionLost("cannot create an AMQP connection (out of memory)");
+    try {
+      open(settings);
+    } catch (...) {
+      amqp_destroy_connection(state_);
+      throw;
+    }
+  }
+
+  ~Connection() {
+    if (can_close_) {
+      // A polite close, but never a long wait for a broker that does not answer.
+      timeval tv = to_timeval(std::chrono::milliseconds(1000));
+      amqp_set_rpc_timeout(state_, &tv);
+      amqp_connection_close(state_, AMQP_REPLY_SUCCESS);
+    }
+    amqp_destroy_connection(state_);
+  }
+
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  [[nodiscard]] amqp_connection_state_t state() const noexcept { return state_; }
+  /// False once the connection failed or was closed; the owner makes a new one.
+  [[nodiscard]] bool usable() const noexcept { return usable_; }
+
+  void declare_exchange(std::string_view name, std::string_view type) {
+    amqp_exchange_declare(state_, channel, bytes(name), bytes(type), /*passive=*/0, /*durable=*/1,
+                          /*auto_delete=*/0, /*internal=*/0, amqp_empty_table);
+    check_rpc("declare exchange '" + std::string(name) + "'");
+  }
+
+  void declare_queue(std::string_view name) {
+    amqp_queue_declare(state_, channel, bytes(name), /*passive=*/0, /*durable=*/1, /*exclusive=*/0,
+                       /*auto_delete=*/0, amqp_empty_table);
+    check_rpc("declare queue '" + std::string(name) + "'");
+  }
+
+  void bind_queue(std::string_view queue, std::string_view exchange, std::string_view routing_key) {
+    amqp_queue_bind(state_, channel, bytes(queue), bytes(exchange), bytes(routing_key), amqp_empty_table);
+    check_rpc("bind queue '" + std::string(queue) + "' to '" + std::string(exchange) + "' with '" +
+              std::string(routing_key) + "'");
+  }
+
+  void set_prefetch(std::uint16_t count) {
+    amqp_basic_qos(state_, channel, 0, count, 0);
+    check_rpc("set the prefetch count");
+  }
+
+  /// Puts the channel in confirm mode: the broker acks (or nacks) every later publish, with
+  /// delivery tags 1, 2, 3, ... on this channel.
+  void select_confirms() {
+    amqp_confirm_select(state_, channel);
+    check_rpc("enable publisher confirms");
+  }
+
+  /// Starts consuming `queue` with manual acks; returns the consumer tag.
+  std::string consume(std::string_view queue) {
+    const amqp_basic_consume_ok_t* ok = amqp_basic_consume(state_, channel, bytes(queue), amqp_empty_bytes,
+                                                           /*no_local=*/0, /*no_ack=*/0, /*exclusive=*/0,
+                                                           amqp_empty_table);
+    check_rpc("consume queue '" + std::string(queue) + "'");
+    return ok != nullptr ? std::string(view(ok->consumer_tag)) : std::string();
+  }
+
+  void publish(std::string_view exchange, std::string_view routing_key, const amqp_basic_properties_t& properties,
+               std::string_view body) {
+    const int status = amqp_basic_publish(state_, channel, bytes(exchange), bytes(routing_key), /*mandatory=*/0,
+                                          /*immediate=*/0, &properties, bytes(body));
+    if (status != AMQP_STATUS_OK) lost("publish failed: " + status_text(status));
+  }
+
+  void ack(std::uint64_t delivery_tag) {
+    const int status = amqp_basic_ack(state_, channel, delivery_tag, /*multiple=*/0);
+    if (status != AMQP_STATUS_OK) lost("ack failed: " + status_text(status));
+  }
+
+  /// The next frame, waiting at most `timeout` (zero: only what has arrived already); false if
+  /// none came. A connection.close or channel.close from the broker is answered and thrown as
+  /// ConnectionLost, like any socket error.
+  bool next_frame(amqp_frame_t& frame, std::chrono::milliseconds timeout) {
+    timeval tv = to_timeval(timeout);
+    const int status = amqp_simple_wait_frame_noblock(state_, &frame, &tv);
+    if (status == AMQP_STATUS_TIMEOUT) return false;
+    if (status != AMQP_STATUS_OK) lost("connection lost: " + status_text(status));
+    if (frame.frame_type != AMQP_FRAME_METHOD) return true;
+    if (frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+      const auto* close = static_cast<const amqp_connection_close_t*>(frame.payload.method.decoded);
+      std::string reason = "the broker closed the connection: " + std::to_string(close->reply_code) + " " +
+                           std::string(view(close->reply_text));
+      amqp_connection_close_ok_t close_ok{};
+      amqp_send_method(state_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &close_ok);
+      can_close_ = false;
+      lost(std::move(reason));
+    }
+    if (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+      const auto* close = static_cast<const amqp_channel_close_t*>(frame.payload.method.decoded);
+      std::string reason = "the broker closed the channel: " + std::to_string(close->reply_code) + " " +
+                           std::string(view(close->reply_text));
+      amqp_channel_close_ok_t close_ok{};
+      amqp_send_method(state_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+      lost(std::move(reason));
+    }
+    return true;
+  }
+
+  /// True if a frame can be read without waiting: buffered by the library or on the socket.
+  [[nodiscard]] bool readable() const noexcept {
+    if (amqp_frames_enqueued(state_) || amqp_data_in_buffer(state_)) return true;
+    pollfd fd{};
+    fd.fd = amqp_get_sockfd(state_);
+    fd.events = POLLIN;
+    return fd.fd >= 0 && ::poll(&fd, 1, 0) > 0;
+  }
+
+  /// The socket's descriptor, for poll().
+  [[nodiscard]] int fd() const noexcept { return amqp_get_sockfd(state_); }
+
+  /// Reads the properties and body that follow a basic.deliver just returned by next_frame().
+  /// The caller destroys `message` with amqp_destroy_message.
+  void read_message(amqp_message_t& message) {
+    const amqp_rpc_reply_t reply = amqp_read_message(state_, channel, &message, 0);
+    if (reply.reply_type != AMQP_RESPONSE_NORMAL) lost("cannot read a delivered message: " + describe_reply(reply));
+  }
+
+  /// Frees the memory of frames already handled (all of it: callers copy what they keep).
+  void release_buffers() noexcept { amqp_maybe_release_buffers(state_); }
+
+  /// Marks the connection unusable and throws ConnectionLost(reason).
+  [[noreturn]] void lost(std::string reason) {
+    usable_ = false;
+    throw ConnectionLost(std::move(reason));
+  }
+
+private:
+  void open(const ConnectSettings& settings) {
+    const AmqpUrl& url = settings.url;
+    amqp_socket_t* socket = amqp_tcp_socket_new(state_);  // owned by the connection
+    if (socket == nullptr) throw ConnectionLost("cannot create a TCP socket");
+    timeval connect_tv = to_timeval(settings.connect_timeout);
+    const int status = amqp_socket_open_noblock(socket, url.host.c_str(), url.port, &connect_tv);
+    if (status != AMQP_STATUS_OK) {
+      throw ConnectionLost("cannot connect to " + url.redacted() + ": " + status_text(status));
+    }
+    amqp_set_handshake_timeout(state_, &connect_tv);
+    timeval rpc_tv = to_timeval(settings.rpc_timeout);
+    amqp_set_rpc_timeout(state_, &rpc_tv);
+
+    // Client properties: a name for the connection, and the consumer-cancel notification
+    // (the broker tells a consumer when its queue is deleted).
+    amqp_table_entry_t capability[1];
+    capability[0].key = amqp_cstring_bytes("consumer_cancel_notify");
+    capability[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    capability[0].value.value.boolean = 1;
+    amqp_table_entry_t properties[3];
+    int count = 0;
+    properties[count].key = amqp_cstring_bytes("capabilities");
+    properties[count].value.kind = AMQP_FIELD_KIND_TABLE;
+    properties[count].value.value.table.num_entries = 1;
+    properties[count].value.value.table.entries = capability;
+    ++count;
+    properties[count].key = amqp_cstring_bytes("product");
+    properties[count].value.kind = AMQP_FIELD_KIND_UTF8;
+    properties[count].value.value.bytes = amqp_cstring_bytes("spakky-event");
+    ++count;
+    if (!settings.connection_name.empty()) {
+      properties[count].key = amqp_cstring_bytes("connection_name");
+      properties[count].value.kind = AMQP_FIELD_KIND_UTF8;
+      properties[count].value.value.bytes = bytes(settings.connection_name);
+      ++count;
+    }
+    amqp_table_t client_properties;
+    client_properties.num_entries = count;
+    client_properties.entries = properties;
+
+    int heartbeat = settings.heartbeat_seconds;
+    if (url.heartbeat_seconds >= 0) heartbeat = url.heartbeat_seconds;
+    const amqp_rpc_reply_t login =
+        amqp_login_with_properties(state_, url.vhost.c_str(), /*channel_max=*/0, /*frame_max=*/131072, heartbeat,
+                                   &client_properties, AMQP_SASL_METHOD_PLAIN, url.user.c_str(), url.password.c_str());
+    if (login.reply_type != AMQP_RESPONSE_NORMAL) {
+      throw ConnectionLost("cannot log in to " + url.redacted() + ": " + describe_reply(login));
+    }
+    can_close_ = true;
+    amqp_channel_open(state_, channel);
+    check_rpc("open a channel");
+  }
+
+  void check_rpc(const std::string& what) {
+    const amqp_rpc_reply_t reply = amqp_get_rpc_reply(state_);
+    if (reply.reply_type == AMQP_RESPONSE_NORMAL) return;
+    if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION) {
+      if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        amqp_connection_close_ok_t close_ok{};
+        amqp_send_method(state_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &close_ok);
+        can_close_ = false;
+      } else if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        amqp_channel_close_ok_t close_ok{};
+        amqp_send_method(state_, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+      }
+    } else if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+      // A timeout or socket error: the library may have closed the socket already.
+      if (reply.library_error == AMQP_STATUS_TIMEOUT || reply.library_error == AMQP_STATUS_SOCKET_ERROR ||
+          reply.library_error == AMQP_STATUS_CONNECTION_CLOSED || reply.library_error == AMQP_STATUS_SOCKET_CLOSED ||
+          reply.library_error == AMQP_STATUS_HEARTBEAT_TIMEOUT) {
+        can_close_ = false;
+      }
+    }
+    lost("cannot " + what + ": " + describe_reply(reply));
+  }
+
+  amqp_connection_state_t state_;
+  bool usable_ = true;
+  bool can_close_ = false;
+};
+
+/// The properties every spakky message carries: type = event name, content type, persistence
+/// and the headers (the table views `headers`, which must outlive the publish).
+inline amqp_basic_properties_t message_properties(std::string_view event_name, std::string_view content_type,
+                                                  bool persistent, HeaderTable& headers) {
+  amqp_basic_properties_t properties{};
+  properties._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TYPE_FLAG;
+  properties.content_type = bytes(content_type);
+  properties.delivery_mode = persistent ? AMQP_DELIVERY_PERSISTENT : AMQP_DELIVERY_NONPERSISTENT;
+  properties.type = bytes(event_name);
+  if (!headers.empty()) {
+    properties._flags |= AMQP_BASIC_HEADERS_FLAG;
+    properties.headers = headers.table();
+  }
+  return properties;
+}
+
+}  // namespace spakky::event::detail::rabbitmq
