@@ -332,5 +332,5 @@ int dispatch_each_twice(std::integer_sequence<int, I...>) {
 
 TEST_CASE("hundreds of event types each reach exactly their own handlers", "[mediator]") {
   // Grows the type table several times while keeping every earlier entry findable.
-  CHECK(dispatch_each_twice(std::make_integer_sequence<int, 300>{}) == 2 * (299 * 300 / 2));
+  CHECK(dispatch_each_twice(std::make_integer_sequence<int, 200>{}) == 2 * (199 * 200 / 2));
 }
