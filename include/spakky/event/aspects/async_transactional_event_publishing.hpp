@@ -8,6 +8,7 @@
 #include <spakky/event/task.hpp>
 
 #include <exception>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -39,6 +40,17 @@ public:
       }
       after();
       if (failure) std::rethrow_exception(failure);
+    } else if constexpr (std::is_reference_v<R>) {
+      std::remove_reference_t<R>* result = nullptr;  // optional cannot hold a reference
+      try {
+        result = std::addressof(co_await unit_of_work());
+        co_await after_returning();
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      after();
+      if (failure) std::rethrow_exception(failure);
+      co_return static_cast<R>(*result);
     } else {
       std::optional<R> result;
       try {

@@ -47,7 +47,11 @@ public:
     } else {
       decltype(auto) result = std::invoke(std::forward<F>(unit_of_work));
       after_returning();
-      return result;
+      if constexpr (std::is_rvalue_reference_v<decltype(result)>) {
+        return std::move(result);  // a named T&& is an lvalue: give back the rvalue it was
+      } else {
+        return result;
+      }
     }
   }
 

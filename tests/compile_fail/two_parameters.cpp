@@ -1,0 +1,20 @@
+// Must NOT compile: a listed handler method takes two parameters.
+// The CTest check requires the compiler's output to name the method.
+#include <spakky/event/mediator/event_mediator.hpp>
+#include <spakky/event/stereotype/event_handler.hpp>
+
+#include "support/events.hpp"
+
+namespace {
+struct Handlers {
+  void handle_ping_and_extra_int(const test_events::Ping&, int) {}
+  using event_routes = spakky::event::routes<&Handlers::handle_ping_and_extra_int>;
+};
+}  // namespace
+
+int main() {
+  spakky::event::EventMediator mediator;
+  Handlers handlers;
+  auto bundle = spakky::event::register_handlers(handlers, mediator);
+  return static_cast<int>(bundle.size());
+}
