@@ -490,15 +490,12 @@ TEST_CASE("an async handler may cancel itself with cancel_and_wait before it sus
 
 TEST_CASE("an async handler resumed on another thread may cancel itself with cancel_and_wait",
           "[async][reentrancy][threads]") {
-  // BUG: cancel_and_wait() called from inside a handler after the handler suspended and was
-  // resumed on another thread waits for its own call forever (SPEC §3: "called from inside the
-  // handler itself it does not wait for its own call"; §6: same cancellation behaviour).
-  // HandlerRegistry::ReadGuard::enter_on_this_thread (detail/handler_registry.hpp) records the
-  // thread that *started* the call as the slot's owner, and wait_for_calls skips only a slot
-  // whose owner is the calling thread; after the hop the call runs on another thread, so the
-  // slot still shows the node as current, owned by the old thread, and the loop never ends.
-  // When the bug shows, the stuck thread keeps using the scenario: it is leaked on purpose so
-  // that the test fails instead of hanging.
+  // Regression (fixed by 7e97c1c, "cancel_and_wait tells an async handler's own call by its Task
+  // chain"): cancel_and_wait() inside a handler that suspended and resumed on another thread
+  // waited for its own call forever, because the registry recognised "own call" by the thread
+  // that had started it. SPEC §3: called from inside the handler itself it does not wait for its
+  // own call. If it ever hangs again, the stuck thread keeps using the scenario: it is leaked on
+  // purpose so that the test fails instead of hanging.
   struct Scenario {
     Mediator mediator;
     ev::Subscription self;
@@ -738,14 +735,11 @@ TEST_CASE("cancel_and_wait from another thread waits for a suspended call to fin
 
 TEST_CASE("cancel_and_wait on the thread that started a suspended call still waits for it",
           "[async][suspend][teardown]") {
-  // BUG: the dispatch below starts on the test's thread and its handler suspends; the call then
-  // goes on on another thread. cancel_and_wait() on the test's thread is not "inside the handler"
-  // (SPEC §3), so it must wait until the call has finished before it returns — the caller may
-  // destroy what the handler uses next. It returns at once instead: wait_for_calls
-  // (detail/handler_registry.hpp) skips every slot whose owner is the calling thread, and
-  // enter_on_this_thread made the starting thread the owner of the suspended call. (The same
-  // happens on a multi-threaded event loop whose thread started a dispatch and then tears a
-  // subscriber down: it returns while the handler is suspended, and frees what it uses.)
+  // Regression (fixed by 7e97c1c): the dispatch below starts on the test's thread and its
+  // handler suspends; the call then goes on on another thread. cancel_and_wait() on the test's
+  // thread is not "inside the handler" (SPEC §3), so it must wait until the call has finished —
+  // the caller may destroy what the handler uses next. It used to return at once, because the
+  // starting thread was recorded as the owner of the suspended call.
   Mediator mediator;
   Trigger resume;
   std::atomic<bool> call_finished{false};
@@ -771,6 +765,44 @@ TEST_CASE("cancel_and_wait on the thread that started a suspended call still wai
   CHECK(finished_when_returned);
   REQUIRE(dispatch.wait());
   CHECK(*used == 2);
+}
+
+TEST_CASE("cancel_and_wait inside a task waits for a dispatch that task started and did not await",
+          "[async][suspend][teardown]") {
+  // BUG: a Task (here the test's `app`, run by sync_wait) starts a dispatch fire-and-forget
+  // through a detached coroutine of its own type (test_support::start, like any user's spawn
+  // helper), then tears the subscriber down with cancel_and_wait. The suspended call is not
+  // app's own call and goes on on another thread: cancel_and_wait must wait for it (SPEC §3).
+  // It returns at once: Task<T>::Awaiter::await_suspend (task.hpp) makes a task awaited by a
+  // non-Task coroutine join the chain running on this thread (join_chain), so the detached
+  // dispatch is taken for part of app's chain, and wait_for_calls (handler_registry.hpp) skips
+  // slots of the caller's own chain. (The chain id is the root frame's address, so once app's
+  // frame is freed a later, unrelated chain can even reuse it.)
+  Mediator mediator;
+  Trigger resume;
+  std::atomic<bool> call_finished{false};
+  auto sub = mediator.register_handler([&resume, &call_finished](const Ping&) -> ev::Task<> {
+    co_await resume;
+    call_finished = true;
+  });
+  const Ping ping{1};
+  Spawned background;
+  bool finished_when_returned = false;
+  auto app = [](Mediator& m, const Ping& e, Spawned& detached, ev::Subscription& s, std::atomic<bool>& finished,
+                bool& out) -> ev::Task<> {
+    detached = test_support::start(m.dispatch(e));  // fire and forget
+    s.cancel_and_wait();                             // not inside the handler: must wait for its call
+    out = finished.load();
+    co_return;
+  };
+  std::thread resumer([&] {
+    if (resume.wait_for_waiter()) std::this_thread::sleep_for(300ms);
+    resume.set();  // the detached call goes on, and finishes, on this other thread
+  });
+  JoinGuard guard(resumer, [] {});
+  ev::sync_wait(app(mediator, ping, background, sub, call_finished, finished_when_returned));
+  CHECK(finished_when_returned);
+  CHECK(background.wait());
 }
 
 TEST_CASE("an async handler returning an empty task is reported as a failure", "[async][failure]") {
@@ -1091,3 +1123,35 @@ TEST_CASE("async handlers registered and cancelled from many threads while dispa
   CHECK(final_calls == 1);
   CHECK(hops > 0);
 }
+
+namespace async_mediator_test {
+
+// Regression: every suspended dispatch keeps a reader slot, and claiming one used to scan
+// every block from the first (quadratic in the dispatches in flight).
+TEST_CASE("thousands of dispatches suspended at once all complete", "[async][suspend]") {
+  struct Park {
+    std::vector<std::coroutine_handle<>>& parked;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> handle) const { parked.push_back(handle); }
+    void await_resume() const noexcept {}
+  };
+  Mediator mediator;
+  std::vector<std::coroutine_handle<>> parked;
+  int finished = 0;
+  auto sub = mediator.register_handler([&](const Ping&) -> ev::Task<> {
+    co_await Park{parked};
+    ++finished;
+  });
+  constexpr int in_flight = 5000;
+  const Ping ping{1};
+  std::vector<Spawned> dispatches;
+  dispatches.reserve(in_flight);
+  for (int i = 0; i < in_flight; ++i) dispatches.push_back(test_support::start(mediator.dispatch(ping)));
+  REQUIRE(parked.size() == static_cast<std::size_t>(in_flight));
+  CHECK(finished == 0);
+  for (auto handle : parked) handle.resume();
+  CHECK(finished == in_flight);
+  CHECK(std::all_of(dispatches.begin(), dispatches.end(), [](const Spawned& s) { return s.done(); }));
+}
+
+}  // namespace async_mediator_test

@@ -6,6 +6,7 @@
 #include <spakky/event/task.hpp>
 
 #include <memory>
+#include <stdexcept>
 
 namespace spakky::event {
 
@@ -19,7 +20,10 @@ public:
   /// returned awaitable. A failing handler is reported, never rethrown.
   virtual Awaitable dispatch(const AbstractEvent& event) = 0;
   /// dispatch(), keeping the event alive until the awaitable completes.
-  Awaitable dispatch(std::shared_ptr<const AbstractEvent> event) { co_await dispatch(*event); }
+  Awaitable dispatch(std::shared_ptr<const AbstractEvent> event) {
+    if (!event) throw std::invalid_argument("dispatch: null event");
+    co_await dispatch(*event);
+  }
 };
 
 }  // namespace spakky::event

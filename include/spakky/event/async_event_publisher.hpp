@@ -12,6 +12,7 @@
 #include <spakky/event/task.hpp>
 
 #include <memory>
+#include <stdexcept>
 #include <string_view>
 #include <type_traits>
 
@@ -26,7 +27,10 @@ public:
   /// Routes `event` by its kind; `event` must outlive the returned awaitable.
   virtual Awaitable publish(const AbstractEvent& event) = 0;
   /// publish(), keeping the event alive until the awaitable completes.
-  Awaitable publish(std::shared_ptr<const AbstractEvent> event) { co_await publish(*event); }
+  Awaitable publish(std::shared_ptr<const AbstractEvent> event) {
+    if (!event) throw std::invalid_argument("publish: null event");
+    co_await publish(*event);
+  }
   /// An event type that is neither a domain nor an integration event cannot be published.
   template <Event E>
     requires(!DomainEvent<E> && !IntegrationEvent<E> && !std::is_same_v<E, AbstractEvent>)
@@ -41,6 +45,11 @@ public:
   virtual ~IAsyncEventBus() = default;
   /// Serializes and sends `event`; `event` must outlive the returned awaitable.
   virtual Awaitable send(const AbstractIntegrationEvent& event) = 0;
+  /// send(), keeping the event alive until the awaitable completes.
+  Awaitable send(std::shared_ptr<const AbstractIntegrationEvent> event) {
+    if (!event) throw std::invalid_argument("send: null event");
+    co_await send(*event);
+  }
 };
 
 /// Async counterpart of IEventTransport. The views and headers stay valid until the

@@ -37,6 +37,10 @@ class Task;
 
 namespace detail {
 
+/// True for the promise of sync_wait's own coroutine (defined below).
+template <class Promise>
+constexpr bool is_sync_wait_promise = requires { typename Promise::is_sync_wait_promise; };
+
 /// Yields the awaiter of `a` as `co_await a` would (member or free operator co_await, or `a`).
 template <class A>
 decltype(auto) get_awaiter(A&& a) {
@@ -219,8 +223,10 @@ public:
       promise_type& promise = handle.promise();
       if constexpr (std::is_base_of_v<detail::TaskPromiseBase, AwaiterPromise>) {
         promise.set_chain(awaiter.promise().chain());  // awaited by a Task: the same chain
+      } else if constexpr (detail::is_sync_wait_promise<AwaiterPromise>) {
+        promise.join_chain(handle.address());  // sync_wait blocks the running chain, if any
       } else {
-        promise.join_chain(handle.address());
+        promise.set_chain(handle.address());  // any other coroutine: a chain of its own
       }
       promise.begin_segment();
       handle.resume();  // runs the task up to its first suspension or to its end
@@ -283,6 +289,7 @@ template <class T>
 class SyncWaitTask {
 public:
   struct promise_type {
+    using is_sync_wait_promise = void;
     std::atomic<bool> done{false};
     std::exception_ptr error;
     std::add_pointer_t<T> value = nullptr;
@@ -295,9 +302,12 @@ public:
       struct Signal {
         bool await_ready() const noexcept { return false; }
         void await_suspend(std::coroutine_handle<promise_type> handle) const noexcept {
-          auto& promise = handle.promise();
-          promise.done.store(true, std::memory_order_release);
-          promise.done.notify_one();
+          auto& done = handle.promise().done;
+          done.store(true, std::memory_order_release);
+          // NOTE: the waiter may return (and destroy this frame) as soon as it sees the store;
+          // notify_one only uses the address as a key into libstdc++'s wait table, never the
+          // object, but that is an implementation detail we rely on here.
+          done.notify_one();
         }
         void await_resume() const noexcept {}
       };
@@ -358,10 +368,11 @@ decltype(auto) sync_wait(A&& awaitable) {
   if (promise.error) std::rethrow_exception(promise.error);
   if constexpr (std::is_void_v<R>) {
     return;
-  } else if constexpr (std::is_reference_v<R>) {
-    return static_cast<R>(*promise.value);
+  } else if constexpr (std::is_lvalue_reference_v<R>) {
+    return static_cast<R>(*promise.value);  // Task<T&>: the referent outlives the task
   } else {
-    return R(std::move(*promise.value));
+    // Task<T> yields T&& into its own frame, which dies with `waiter`: hand back a T.
+    return std::remove_cvref_t<R>(std::move(*promise.value));
   }
 }
 

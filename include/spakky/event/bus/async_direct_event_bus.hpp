@@ -23,6 +23,8 @@ public:
   /// Adds an injector; injectors run in the order added. Bearer tokens are removed after them.
   void add_header_injector(HeaderInjector injector) { injection_.add(std::move(injector)); }
 
+  using IAsyncEventBus<Awaitable>::send;  // the shared_ptr overload
+
   Awaitable send(const AbstractIntegrationEvent& event) override {
     const detail::OutgoingMessage message = detail::prepare_message(event, serializer_, injection_);
     std::exception_ptr failure;

@@ -62,6 +62,8 @@ struct Channel {
   std::atomic<HandlerList*> list{nullptr};  // what dispatch reads; null when empty
 };
 
+struct SlotBlock;
+
 /// A reader slot: one per dispatch in progress. Padded to a cache line so that threads
 /// dispatching at once do not share one.
 struct alignas(64) ReaderSlot {
@@ -69,6 +71,23 @@ struct alignas(64) ReaderSlot {
   std::atomic<HandlerNode*> current{nullptr};  // the handler being called
   std::atomic<pthread_t> owner{};              // the thread holding the slot
   std::atomic<const void*> chain{nullptr};     // the Task chain of an async dispatch, else null
+  SlotBlock* home = nullptr;                   // the block this slot belongs to
+};
+
+/// Reader slots come in blocks; more blocks are chained on when more dispatches are in flight
+/// at once (suspended asynchronous ones, typically). Blocks live as long as their registry.
+struct SlotBlock {
+  static constexpr std::size_t size = 16;
+
+  explicit SlotBlock(std::atomic<SlotBlock*>* spare_hint) noexcept : spare(spare_hint) {
+    for (auto& slot : slots) slot.home = this;
+  }
+  SlotBlock(const SlotBlock&) = delete;
+  SlotBlock& operator=(const SlotBlock&) = delete;
+
+  ReaderSlot slots[size];
+  std::atomic<SlotBlock*> next{nullptr};
+  std::atomic<SlotBlock*>* spare;  // the registry's hint: a block that likely has a free slot
 };
 
 /// Issues a full memory barrier on every running thread of this process (Linux membarrier).
@@ -118,12 +137,7 @@ auto find_registered(Nodes& nodes, std::uint64_t id) noexcept {
 
 class HandlerRegistry final : public SubscriptionTarget {
 public:
-  static constexpr std::size_t slots_per_block = 16;
-
-  struct SlotBlock {
-    ReaderSlot slots[slots_per_block];
-    std::atomic<SlotBlock*> next{nullptr};
-  };
+  static constexpr std::size_t slots_per_block = SlotBlock::size;
 
   /// `cancelled` is the thunk a cancelled handler's invoke is replaced with; for synchronous
   /// handlers it is a no-op of the handler signature, so dispatch need not test a flag.
@@ -215,7 +229,13 @@ public:
       // The owner may stay: a later claimer stores its own before its first enter(), and
       // cancel_and_wait reads owner only after seeing that enter(). The chain goes, since a
       // synchronous claimer (the hot path) does not write it.
-      if (async_) slot_->chain.store(nullptr, std::memory_order_relaxed);
+      if (async_) {
+        slot_->chain.store(nullptr, std::memory_order_relaxed);
+        slot_->hazard.store(nullptr, std::memory_order_release);
+        // Suspended async dispatches can fill many blocks: point the next claim at this one.
+        slot_->home->spare->store(slot_->home, std::memory_order_relaxed);
+        return;
+      }
       slot_->hazard.store(nullptr, std::memory_order_release);
     }
 
@@ -507,9 +527,9 @@ private:
   // Threads start at different slots (by a hash of their id) so that two dispatching threads
   // rarely meet; this is the way on when the first slot was taken.
   [[gnu::noinline]] ReaderSlot* claim_slot(pthread_t self, HandlerList* list, std::size_t start) noexcept {
-    for (SlotBlock* block = &first_block_;;) {
+    auto claim_in = [&](SlotBlock& block) -> ReaderSlot* {
       for (std::size_t k = 0; k < slots_per_block; ++k) {
-        ReaderSlot& slot = block->slots[(start + k) % slots_per_block];
+        ReaderSlot& slot = block.slots[(start + k) % slots_per_block];
         HandlerList* expected = nullptr;
         if (slot.hazard.load(std::memory_order_relaxed) == nullptr &&
             slot.hazard.compare_exchange_strong(expected, list, std::memory_order_seq_cst)) {
@@ -517,12 +537,22 @@ private:
           return &slot;
         }
       }
+      return nullptr;
+    };
+    // With thousands of suspended dispatches a scan from the first block would cost O(n) per
+    // claim: try the block a slot was last freed in (or last added) first.
+    if (SlotBlock* hint = spare_hint_.load(std::memory_order_relaxed)) {
+      if (ReaderSlot* slot = claim_in(*hint)) return slot;
+    }
+    for (SlotBlock* block = &first_block_;;) {
+      if (ReaderSlot* slot = claim_in(*block)) return slot;
       SlotBlock* next = block->next.load(std::memory_order_acquire);
       if (next == nullptr) {
-        // More dispatches in flight than slots: grow (rare; blocks live as long as we do).
-        auto* fresh = new SlotBlock;
+        // More dispatches in flight than slots: grow (blocks live as long as we do).
+        auto* fresh = new SlotBlock(&spare_hint_);
         if (block->next.compare_exchange_strong(next, fresh, std::memory_order_acq_rel)) {
           next = fresh;
+          spare_hint_.store(fresh, std::memory_order_relaxed);
         } else {
           delete fresh;
         }
@@ -531,7 +561,8 @@ private:
     }
   }
 
-  SlotBlock first_block_;
+  std::atomic<SlotBlock*> spare_hint_{nullptr};
+  SlotBlock first_block_{&spare_hint_};
   std::atomic<TypeTable*> table_{nullptr};
   const ErasedFn cancelled_;
   const bool asymmetric_;

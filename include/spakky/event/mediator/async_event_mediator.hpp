@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <utility>
 
 namespace spakky::event {
@@ -61,6 +62,13 @@ public:
     DispatchOutcome outcome;
     co_await run(event, &outcome);
     co_return outcome;
+  }
+
+  /// dispatch_with_outcome(), keeping the event alive until the awaitable completes (a broker
+  /// consumer that spawns the dispatch and acknowledges when it is done).
+  OutcomeAwaitable dispatch_with_outcome(std::shared_ptr<const AbstractEvent> event) {
+    if (!event) throw std::invalid_argument("dispatch_with_outcome: null event");
+    co_return co_await dispatch_with_outcome(*event);
   }
 
   /// Where handler failures go; an empty handler restores the default (one line on stderr).
