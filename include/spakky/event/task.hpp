@@ -18,6 +18,7 @@
 /// thread completes it.
 
 #include <spakky/event/detail/coroutine_chain.hpp>
+#include <spakky/event/detail/frame_pool.hpp>
 
 #include <atomic>
 #include <coroutine>
@@ -89,6 +90,10 @@ public:
 
   std::suspend_always initial_suspend() const noexcept { return {}; }
   FinalAwaiter final_suspend() const noexcept { return {}; }
+
+  // Frames come from a per-thread pool: a dispatch makes one per handler call.
+  static void* operator new(std::size_t size) { return FramePool::allocate(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept { FramePool::deallocate(frame, size); }
 
   template <class A>
   auto await_transform(A&& awaitable) {
