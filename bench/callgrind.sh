@@ -6,7 +6,8 @@
 # For every mode at 1, 10 and 100 handlers, runs dispatch_count under
 # `valgrind --tool=callgrind` with LOW and HIGH iterations and prints
 # (Ir(HIGH) - Ir(LOW)) / (HIGH - LOW): start-up, set-up, warm-up and tear-down cancel out.
-# The ratio column divides by the std::function loop with the same handler count.
+# The ratio column divides by the std::function loop with the same handler count; in the
+# second table (asynchronous dispatch) by the synchronous mediator.
 # Default binary: build/bench/bench/dispatch_count (the `bench` preset).
 set -euo pipefail
 
@@ -51,10 +52,12 @@ printf 'Instructions per dispatch (callgrind Ir, (Ir(%d) - Ir(%d)) / %d); ratio 
   "$HIGH" "$LOW" $((HIGH - LOW))
 printf '| %-26s | %8s | %12s | %8s |\n' "mode" "handlers" "instr/disp" "ratio"
 printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..28})" "---------:" "-------------:" "---------:"
+declare -A mediator_ir  # by handler count: the baseline of the asynchronous table
 for h in 1 10 100; do
   base=$(per_dispatch "$h" function_loop)
   for mode in function_loop mediator publisher signals2 sigc; do
     if [[ $mode == function_loop ]]; then v=$base; else v=$(per_dispatch "$h" "$mode"); fi
+    [[ $mode == mediator ]] && mediator_ir[$h]=$v
     printf '| %-26s | %8d | %12s | %8s |\n' "$mode" "$h" "$v" "$(ratio "$v" "$base")"
   done
 done
@@ -63,3 +66,17 @@ base=$(per_dispatch 10 function_loop_no_handlers)
 v=$(per_dispatch 10 mediator_no_handlers)
 printf '| %-26s | %8d | %12s | %8s |\n' "function_loop_no_handlers" 0 "$base" "$(ratio "$base" "$base")"
 printf '| %-26s | %8d | %12s | %8s |\n' "mediator_no_handlers" 0 "$v" "$(ratio "$v" "$base")"
+
+# Asynchronous dispatch: AsyncEventMediator<Task<>> with handlers that complete without
+# suspending, co_awaited in one loop (async_mediator) or one sync_wait each (async_sync_wait).
+printf '\nAsynchronous dispatch, instructions per dispatch as above; ratio to the synchronous mediator.\n\n'
+printf '| %-26s | %8s | %12s | %8s |\n' "mode" "handlers" "instr/disp" "ratio"
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..28})" "---------:" "-------------:" "---------:"
+for h in 1 10 100; do
+  base=${mediator_ir[$h]}
+  printf '| %-26s | %8d | %12s | %8s |\n' "mediator" "$h" "$base" "$(ratio "$base" "$base")"
+  for mode in async_mediator async_sync_wait; do
+    v=$(per_dispatch "$h" "$mode")
+    printf '| %-26s | %8d | %12s | %8s |\n' "$mode" "$h" "$v" "$(ratio "$v" "$base")"
+  done
+done

@@ -9,22 +9,30 @@
 //
 // Modes: mediator, publisher, function_loop, signals2, sigc (the event has <handlers>
 // handlers), mediator_no_handlers (an event type with no handler, dispatched before;
-// <handlers> handlers exist for another type), function_loop_no_handlers (an empty vector).
+// <handlers> handlers exist for another type), function_loop_no_handlers (an empty vector);
+// async_mediator (AsyncEventMediator<Task<>> with <handlers> AddToSinkAsync handlers, every
+// dispatch co_awaited in one Task<> loop under one sync_wait), async_sync_wait (the same
+// mediator, one sync_wait per dispatch).
 
 #include "bench_common.hpp"
 #include "fixtures.hpp"
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string_view>
 
 namespace {
 
 constexpr std::int64_t kWarmUp = 100;
 
-void run(bench::Fixture& f, std::string_view mode, std::int64_t n) {
+void run(bench::Fixture& f, bench::AsyncFixture* async, std::string_view mode, std::int64_t n) {
   using namespace bench;
-  if (mode == "mediator") {
+  if (async != nullptr && mode == "async_mediator") {
+    async_dispatch_n(async->mediator, async->ping, n);
+  } else if (async != nullptr && mode == "async_sync_wait") {
+    async_sync_wait_n(async->mediator, async->ping, n);
+  } else if (mode == "mediator") {
     mediator_dispatch_n(f.mediator, f.ping, n);
   } else if (mode == "publisher") {
     publisher_publish_n(f.publisher, f.ping, n);
@@ -52,7 +60,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: %s <handlers> <iterations> <mode>\n"
                  "modes: mediator publisher function_loop signals2 sigc mediator_no_handlers "
-                 "function_loop_no_handlers\n",
+                 "function_loop_no_handlers async_mediator async_sync_wait\n",
                  argv[0]);
     return 2;
   }
@@ -65,9 +73,11 @@ int main(int argc, char** argv) {
   }
 
   bench::Fixture fixture(handlers);
+  std::optional<bench::AsyncFixture> async;
+  if (mode.starts_with("async_")) async.emplace(handlers);
   const std::int64_t before = bench::sink;
-  run(fixture, mode, kWarmUp);
-  run(fixture, mode, iterations);
+  run(fixture, async ? &*async : nullptr, mode, kWarmUp);
+  run(fixture, async ? &*async : nullptr, mode, iterations);
 
   // Each handler adds the event's value (1) per dispatch: check that every handler ran.
   const std::int64_t expected = mode.ends_with("_no_handlers") ? 0 : (kWarmUp + iterations) * handlers;

@@ -7,7 +7,8 @@ set -euo pipefail
 packages=(
   build-essential g++ clang-14 libclang-rt-14-dev cmake ninja-build
   catch2 libfmt-dev libboost-dev libsigc++-3.0-dev libbenchmark-dev libasio-dev
-  valgrind pkg-config libsqlite3-dev
+  valgrind pkg-config libsqlite3-dev nlohmann-json3-dev
+  rabbitmq-server librabbitmq-dev
   "$@"
 )
 
@@ -35,3 +36,10 @@ fi
 "${sudo[@]}" apt-get update
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
   apt-get install -y --no-install-recommends "${missing[@]}"
+
+# Installing rabbitmq-server may start Debian's system node (port 5672, epmd on 4369) where
+# services are allowed to start. The tests never use it: they run a private node of their
+# own (scripts/rabbitmq-test-broker.sh) on other ports. Stop the system one to save memory.
+if printf '%s\n' "${missing[@]}" | grep -qx rabbitmq-server; then
+  "${sudo[@]}" service rabbitmq-server stop >/dev/null 2>&1 || true
+fi

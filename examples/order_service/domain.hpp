@@ -4,6 +4,7 @@
 
 #include <spakky/event/aggregate.hpp>
 #include <spakky/event/event.hpp>
+#include <spakky/event/json/fields.hpp>  // the field list only: no JSON library needed here
 
 #include <map>
 #include <stdexcept>
@@ -28,10 +29,14 @@ struct OrderPaid final : spakky::event::AbstractDomainEvent {
 /// What the rest of the company hears about; crosses the process boundary.
 struct OrderPlaced final : spakky::event::AbstractIntegrationEvent {
   OrderPlaced(std::string id, std::string item, int qty) : order_id(std::move(id)), item(std::move(item)), quantity(qty) {}
+  /// Rebuilds an event read from a message (its fields are then read from the payload).
+  OrderPlaced(spakky::event::EventId id, spakky::event::Timestamp at) : AbstractIntegrationEvent(id, at) {}
   std::string order_id;
   std::string item;
-  int quantity;
+  int quantity = 0;
 };
+// On the wire: {"event_id":...,"timestamp":...,"order_id":...,"item":...,"quantity":...}
+SPAKKY_EVENT_JSON_FIELDS(OrderPlaced, order_id, item, quantity)
 
 class Order final : public spakky::event::AbstractAggregateRoot {
 public:

@@ -1,7 +1,8 @@
 // The seed's integration app in C++: create-order and pay-order use cases on an Order
 // aggregate; domain events published after each unit of work succeeds; handler classes (one
 // synchronous, one asynchronous) reacting to them; one domain event turned into an
-// integration event and sent through a transport.
+// integration event, sent as JSON through a broker (in memory, or RabbitMQ with
+// `--broker amqp://...`) and received by another service's handler.
 
 #include "domain.hpp"
 #include "handlers.hpp"
@@ -11,6 +12,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 
 namespace ev = spakky::event;
@@ -26,11 +28,14 @@ int main(int argc, char** argv) {
                 shop::describe(error).c_str());
   });
 
-  // Out of process: integration events go through a bus to a transport.
+  // Out of process: integration events go through a bus to a broker, as JSON.
   auto wire = shop::make_wire(options);
   ev::DirectEventBus bus(wire->transport(), wire->serializer());
+  // W3C trace context from the application's tracing (here: one fixed span).
+  bus.add_header_injector(ev::trace_context_injector([]() -> std::optional<ev::TraceContext> {
+    return ev::TraceContext{"4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", 1, {}};
+  }));
   bus.add_header_injector([](const ev::AbstractIntegrationEvent&, ev::Headers& headers) {
-    headers["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     headers["Authorization"] = "Bearer never-leaves-the-process";  // stripped by the bus
   });
   ev::EventPublisher publisher(mediator, bus);
@@ -41,6 +46,10 @@ int main(int argc, char** argv) {
   shop::NotificationHandlers notifications;
   ev::HandlerBundle inventory_routes = ev::register_handlers(inventory, mediator, async_mediator);
   ev::HandlerBundle notification_routes = ev::register_handlers(notifications, mediator, async_mediator);
+  // The receiving service: its integration-event routes go to the broker's consumer.
+  shop::ShippingHandlers shipping(wire->consumer());
+  ev::HandlerBundle shipping_routes =
+      ev::register_handlers(shipping, mediator, async_mediator, ev::integration(wire->consumer()));
 
   // Units of work publish their aggregates' events only when they succeed.
   shop::OrderRepository orders;

@@ -11,6 +11,7 @@
 #include <spakky/event/bus/async_direct_event_bus.hpp>
 #include <spakky/event/bus/direct_event_bus.hpp>
 #include <spakky/event/bus/header_injection.hpp>
+#include <spakky/event/bus/trace_context.hpp>
 #include <spakky/event/dispatch_outcome.hpp>
 #include <spakky/event/error.hpp>
 #include <spakky/event/event.hpp>
@@ -19,6 +20,7 @@
 #include <spakky/event/event_id.hpp>
 #include <spakky/event/event_publisher.hpp>
 #include <spakky/event/erased_handler.hpp>
+#include <spakky/event/inmemory/in_memory_transport.hpp>
 #include <spakky/event/mediator/async_event_mediator.hpp>
 #include <spakky/event/mediator/error_handler.hpp>
 #include <spakky/event/mediator/event_mediator.hpp>

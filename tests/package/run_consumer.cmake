@@ -4,13 +4,16 @@
 #         -DSPAKKY_SOURCE_DIR=<repo> -DSPAKKY_BINARY_DIR=<build tree under test>
 #         -DWORK_DIR=<scratch dir> -DGENERATOR=<gen> [-DMAKE_PROGRAM=<path>]
 #         -DCXX_COMPILER=<path> [-DCXX_FLAGS=<flags>] [-DEXE_LINKER_FLAGS=<flags>]
-#         [-DBUILD_TYPE=<type>]
+#         [-DBUILD_TYPE=<type>] [-DEXPECT_JSON=ON]
 #         -P run_consumer.cmake
 #
 #   find_package      install SPAKKY_BINARY_DIR into WORK_DIR/prefix, then
 #                     find_package(spakky_event) with CMAKE_PREFIX_PATH=prefix
 #   build_tree        find_package(spakky_event) with spakky_event_DIR=SPAKKY_BINARY_DIR
 #   add_subdirectory  add_subdirectory(SPAKKY_SOURCE_DIR)
+#
+# With EXPECT_JSON the consumer also requires spakky::event_json (the `json` component) and
+# round-trips an integration event through JsonEventSerializer.
 #
 # The consumer is compiled with the same compiler and flags (sanitizers
 # included) as the build under test. Any failing step stops the script with
@@ -70,6 +73,9 @@ set(configure_args
   -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
 if(MAKE_PROGRAM)
   list(APPEND configure_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
+endif()
+if(EXPECT_JSON)
+  list(APPEND configure_args -DSPAKKY_EXPECT_JSON=ON)
 endif()
 
 if(MODE STREQUAL "find_package")

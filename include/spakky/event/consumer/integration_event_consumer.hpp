@@ -80,7 +80,8 @@ public:
   [[nodiscard]] const IncomingMessage* current_message() const noexcept { return current_; }
 
   /// Decodes `message` by its event name and dispatches it to the handlers; never throws for
-  /// a bad message or a failing handler. Calls are serialised (one message at a time).
+  /// a bad message or a failing handler. Calls from different threads are serialised (one
+  /// message at a time); a handler may cause a nested call on its own thread.
   HandlingResult handle(const IncomingMessage& message) {
     const std::lock_guard lock(handle_mutex_);
     HandlingResult result;
@@ -92,10 +93,16 @@ public:
       result.disposition = Disposition::dead_letter;
       result.reason = e.what();
       return result;
+    } catch (...) {
+      result.disposition = Disposition::dead_letter;
+      result.reason = "the serializer threw a non-standard exception";
+      return result;
     }
-    current_ = &message;
+    // A handler may make the broker deliver to this consumer again on this very thread (a
+    // synchronous broker): the lock is recursive and the outer message is restored after.
+    const IncomingMessage* outer = std::exchange(current_, &message);
     result.outcome = mediator_.dispatch_with_outcome(*event);
-    current_ = nullptr;
+    current_ = outer;
     if (!result.outcome.succeeded()) {
       result.disposition = Disposition::retry;
       result.reason = describe(result.outcome.first_failure);
@@ -118,7 +125,7 @@ private:
   EventMediator mediator_;
   mutable std::mutex names_mutex_;
   std::vector<std::string> names_;
-  std::mutex handle_mutex_;
+  std::recursive_mutex handle_mutex_;
   const IncomingMessage* current_ = nullptr;
 };
 

@@ -51,11 +51,11 @@ public:
         ++pool.count_[c];
         return;
       }
-      ::operator delete(frame, (c + 1) * granule);
+      ::operator delete(frame);
       return;
     }
 #endif
-    ::operator delete(frame, size);
+    ::operator delete(frame);
   }
 
   FramePool() = default;
@@ -65,7 +65,7 @@ public:
     for (std::size_t c = 0; c < classes; ++c) {
       while (Block* block = free_[c]) {
         free_[c] = block->next;
-        ::operator delete(block, (c + 1) * granule);
+        ::operator delete(block);
       }
     }
   }
@@ -77,6 +77,7 @@ private:
 
   static constexpr std::size_t class_of(std::size_t size) noexcept { return (size + granule - 1) / granule - 1; }
 
+  // NOTE: unsized ::operator delete: clang 14 has no sized deallocation by default.
   // NOTE: per shared library under hidden visibility, which is fine: every pool takes and gives
   // plain ::operator new blocks of the class size, so a frame may end in any library's pool.
   static FramePool& local() noexcept {

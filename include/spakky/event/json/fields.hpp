@@ -54,10 +54,8 @@ concept HasJsonFields = requires { spakky_event_json_fields(static_cast<const T*
 template <HasJsonFields T>
 inline constexpr auto json_fields_v = spakky_event_json_fields(static_cast<const T*>(nullptr));
 
-/// True if no two fields of T share a key and none is called `event_id` or `timestamp`
-/// (the keys every event payload starts with).
 template <class T>
-constexpr bool json_field_names_are_valid() noexcept {
+constexpr bool json_field_names_are_valid_impl() noexcept {
   constexpr auto& fields = json_fields_v<T>;
   return std::apply(
       [](const auto&... field) {
@@ -72,6 +70,17 @@ constexpr bool json_field_names_are_valid() noexcept {
         return true;
       },
       fields);
+}
+
+/// True if no two fields of T share a key and none is called `event_id` or `timestamp`
+/// (the keys every event payload starts with).
+template <class T>
+constexpr bool json_field_names_are_valid() noexcept {
+  if constexpr (!HasJsonFields<T>) {
+    return true;  // reported on its own
+  } else {
+    return json_field_names_are_valid_impl<T>();
+  }
 }
 
 }  // namespace spakky::event::detail

@@ -222,7 +222,14 @@ private:
       fds[1].events = POLLIN;
       count = 2;
     }
-    const int timeout_ms = (connection_ || !in_flight_.empty()) ? 100 : -1;
+    // Confirm deadlines are checked every 100 ms while messages are in flight; an idle
+    // connection is only woken for heartbeats (if any) or what the broker sends.
+    int timeout_ms = -1;
+    if (!in_flight_.empty()) {
+      timeout_ms = 100;
+    } else if (connection_ && settings_.heartbeat_seconds > 0) {
+      timeout_ms = settings_.heartbeat_seconds * 500;
+    }
     ::poll(fds, count, timeout_ms);
   }
 

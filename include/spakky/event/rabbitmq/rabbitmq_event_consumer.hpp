@@ -51,12 +51,12 @@ struct RabbitMqConsumerOptions {
   std::string exchange_type = "topic";
   bool declare_exchange = true;
   /// This consumer's queue, declared durable. Consumers sharing a queue share its messages.
-  std::string queue;
+  std::string queue{};
   /// Routing keys bound besides the registered event names (e.g. "#" on a topic exchange
   /// for a consumer that only has a catch-all handler).
-  std::vector<std::string> binding_keys;
+  std::vector<std::string> binding_keys{};
   /// Where messages that cannot be handled go, declared durable; default `<queue>.dead-letter`.
-  std::string dead_letter_queue;
+  std::string dead_letter_queue{};
   /// How many unacknowledged messages the broker sends ahead (basic.qos).
   std::uint16_t prefetch = 32;
   /// A message whose handlers fail is delivered at most this many times (attempts 1..N),
@@ -106,6 +106,11 @@ struct RabbitMqConsumerStats {
 /// Dead-lettering publishes the message (same payload, properties and headers, plus
 /// x-spakky-death-reason and the original exchange and routing key) to the dead-letter
 /// queue, waits for the broker's confirm, then acks the original: nothing is dropped.
+///
+/// Register handlers before start() / run(): a message of an event type that no handler was
+/// registered for is acknowledged (there is nothing to retry), so whatever waits in the queue
+/// is taken as soon as the consumer starts. Do not destroy the consumer while run() runs on a
+/// thread of yours: stop() it and let run() return first.
 ///
 /// At-least-once: a message may be delivered again (a retry, or a redelivery after the
 /// connection dropped before the ack). **Handlers must be idempotent**: a redelivery reruns
@@ -158,15 +163,18 @@ public:
 
   /// Consumes on the calling thread until stop() is called (from another thread or from a
   /// handler); returns within about poll_interval after that (once the message being handled
-  /// is done). Throws EventError if the consumer is running already.
+  /// is done). Returns at once if stop() was called before (only start() clears that). Throws
+  /// EventError if the consumer is running already.
   void run() {
     if (running_.exchange(true)) throw EventError("RabbitMqEventConsumer: already running");
+    run_thread_.store(std::this_thread::get_id());
     struct Finish {
       RabbitMqEventConsumer& self;
       ~Finish() {
         self.connection_.reset();
         self.buffered_.clear();
         self.set_consuming(false);
+        self.run_thread_.store(std::thread::id());
         self.running_.store(false);
       }
     } finish{*this};
@@ -188,21 +196,26 @@ public:
     }
   }
 
-  /// Runs run() on a thread of the consumer's own. Throws EventError if it runs already.
+  /// Runs run() on a thread of the consumer's own, clearing an earlier stop(). Throws
+  /// EventError if it runs already.
   void start() {
     const std::lock_guard lock(thread_mutex_);
-    if (thread_.joinable() || running_.load()) throw EventError("RabbitMqEventConsumer: already running");
+    if (running_.load()) throw EventError("RabbitMqEventConsumer: already running");
+    if (thread_.joinable()) thread_.join();  // a run that ended by itself (stop() from a handler)
     stop_.store(false);
     thread_ = std::thread([this] { run(); });
   }
 
-  /// Asks the run loop to stop; joins the thread of start() unless called on it. Idempotent.
+  /// Asks the run loop to stop; from another thread, also joins the thread of start().
+  /// From a handler (the consumer's own thread) it only asks: the loop ends once the handler
+  /// has returned and its message is settled. Idempotent.
   void stop() noexcept {
     {
       const std::lock_guard lock(state_mutex_);
       stop_.store(true);
     }
     state_changed_.notify_all();
+    if (run_thread_.load() == std::this_thread::get_id()) return;
     const std::lock_guard lock(thread_mutex_);
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   }
@@ -357,6 +370,13 @@ private:
         note_confirm(nack->delivery_tag, nack->multiple != 0, true);
         break;
       }
+      case AMQP_BASIC_RETURN_METHOD: {  // a copy we published reached no queue
+        amqp_message_t message;
+        connection.read_message(message);  // its content follows; nothing of it is needed
+        amqp_destroy_message(&message);
+        if (awaited_tag_ != 0) returned_ = true;
+        break;
+      }
       case AMQP_BASIC_CANCEL_METHOD:
         connection.release_buffers();
         connection.lost("the broker cancelled the consumer of queue '" + options_.queue + "' (queue deleted?)");
@@ -449,9 +469,10 @@ private:
     dead_lettered_.fetch_add(1);
   }
 
-  /// Publishes a copy of `delivery` to `queue` (through the default exchange) and waits for
-  /// the broker's confirm; a refusal or a timeout drops the connection (the original is then
-  /// redelivered), so nothing is acked that the broker did not take.
+  /// Publishes a copy of `delivery` to `queue` (through the default exchange, mandatory) and
+  /// waits for the broker's confirm; a refusal, a return (the queue is gone) or a timeout
+  /// drops the connection (the original is then redelivered, and the queues are declared
+  /// again on reconnect), so nothing is acked that no queue took.
   void republish(const Delivery& delivery, const IncomingMessage& message, const std::string& queue,
                  const Headers& headers) {
     auto& connection = *connection_;
@@ -479,9 +500,10 @@ private:
       properties._flags |= AMQP_BASIC_HEADERS_FLAG;
       properties.headers = table_.table();
     }
-    connection.publish("", queue, properties, message.payload);
+    connection.publish("", queue, properties, message.payload, /*mandatory=*/true);
     awaited_tag_ = ++published_;
     confirm_ = Confirm::waiting;
+    returned_ = false;
     const auto deadline = std::chrono::steady_clock::now() + options_.confirm_timeout;
     while (confirm_ == Confirm::waiting) {
       const auto left =
@@ -492,6 +514,7 @@ private:
     }
     awaited_tag_ = 0;
     if (confirm_ == Confirm::refused) connection.lost("the broker refused the copy sent to queue '" + queue + "'");
+    if (returned_) connection.lost("the copy sent to queue '" + queue + "' reached no queue (deleted?)");
   }
 
   enum class Confirm { waiting, acked, refused };
@@ -507,10 +530,12 @@ private:
   std::uint64_t published_ = 0;
   std::uint64_t awaited_tag_ = 0;
   Confirm confirm_ = Confirm::waiting;
+  bool returned_ = false;  // the awaited copy came back unroutable (basic.return)
   detail::rabbitmq::HeaderTable table_;
 
   std::atomic<bool> bindings_changed_{false};
   std::atomic<bool> running_{false};
+  std::atomic<std::thread::id> run_thread_{};
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> acked_{0}, retried_{0}, dead_lettered_{0}, connections_{0};
 

@@ -67,7 +67,7 @@ public:
         detail::rabbitmq::message_properties(event_name, options_.content_type, options_.persistent, table_);
 
     bool fresh = false;
-    if (!connection_ || !connection_->usable() || !still_connected()) {
+    if (!connection_ || !connection_->usable() || !still_connected(options_.delivery_mode)) {
       open(event_name);
       fresh = true;
     }
@@ -92,7 +92,7 @@ public:
   /// cannot. Optional: send() connects by itself.
   void connect() {
     const std::lock_guard lock(mutex_);
-    if (!connection_ || !connection_->usable() || !still_connected()) open("<connect>");
+    if (!connection_ || !connection_->usable() || !still_connected(RabbitMqDeliveryMode::confirmed)) open("<connect>");
   }
 
   /// Closes the connection (the next send opens a new one).
@@ -138,8 +138,16 @@ private:
   }
 
   /// Reads what the broker sent since the last send (a close, a late confirm); false if the
-  /// connection turned out to be dropped.
-  bool still_connected() {
+  /// connection turned out to be dropped. In unconfirmed mode the socket is polled at most
+  /// once a millisecond (a poll per message would cost a tenth of the send); what the library
+  /// has buffered already is read every time.
+  bool still_connected(RabbitMqDeliveryMode mode) {
+    if (mode == RabbitMqDeliveryMode::unconfirmed && !amqp_frames_enqueued(connection_->state()) &&
+        !amqp_data_in_buffer(connection_->state())) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_check_ < std::chrono::milliseconds(1)) return true;
+      last_check_ = now;
+    }
     try {
       amqp_frame_t frame;
       while (connection_->readable() && connection_->next_frame(frame, std::chrono::milliseconds(0))) {
@@ -197,6 +205,7 @@ private:
   mutable std::mutex mutex_;
   std::unique_ptr<detail::rabbitmq::Connection> connection_;
   std::uint64_t published_ = 0;  // delivery tag of the last publish on this connection
+  std::chrono::steady_clock::time_point last_check_{};  // unconfirmed mode: last poll of the socket
   detail::rabbitmq::HeaderTable table_;
 };
 

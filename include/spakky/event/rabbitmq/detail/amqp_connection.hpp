@@ -241,9 +241,11 @@ public:
     return ok != nullptr ? std::string(view(ok->consumer_tag)) : std::string();
   }
 
+  /// Publishes one message. `mandatory`: the broker returns it (basic.return, before its
+  /// confirm) if no queue takes it, instead of dropping it.
   void publish(std::string_view exchange, std::string_view routing_key, const amqp_basic_properties_t& properties,
-               std::string_view body) {
-    const int status = amqp_basic_publish(state_, channel, bytes(exchange), bytes(routing_key), /*mandatory=*/0,
+               std::string_view body, bool mandatory = false) {
+    const int status = amqp_basic_publish(state_, channel, bytes(exchange), bytes(routing_key), mandatory ? 1 : 0,
                                           /*immediate=*/0, &properties, bytes(body));
     if (status != AMQP_STATUS_OK) lost("publish failed: " + status_text(status));
   }

@@ -1,0 +1,129 @@
+"""The other side of the wire is real (SPEC §5): pydantic v2 writes events, JsonEventSerializer
+(json_interop) reads them and writes them again, and pydantic validates what it wrote back to
+the same values. Where both sides spell every value the same (UTC timestamps, floats both
+libraries print alike), the bytes must be equal too.
+
+    python3 pydantic_interop.py <path to json_interop> <scratch dir>
+"""
+import subprocess
+import sys
+from dataclasses import field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Optional
+from uuid import UUID, uuid4
+
+from pydantic import TypeAdapter
+from pydantic.dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AbstractIntegrationEvent:  # spakky-event's base: an id and an aware UTC timestamp
+    event_id: UUID = field(default_factory=uuid4)
+    timestamp: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+@dataclass(frozen=True)
+class Address:
+    city: str
+    zip_code: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderPlaced(AbstractIntegrationEvent):
+    order_id: str
+    amount: float
+    quantity: int
+    express: bool
+    address: Address
+    tags: list[str]
+    coupon: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shipment(AbstractIntegrationEvent):
+    count: int
+    ratio: float
+    grid: list[list[int]]
+    stock: dict[str, int]
+    origin: Optional[Address] = None
+    stops: list[Address]
+    parent_event: UUID
+    shipped_at: datetime
+
+
+ADAPTERS = {"OrderPlaced": TypeAdapter(OrderPlaced), "orders.shipment": TypeAdapter(Shipment)}
+UTC = timezone.utc
+KST = timezone(timedelta(hours=9))
+IST = timezone(timedelta(hours=-5, minutes=-30))
+
+# (name, event, bytes_must_match)
+CASES = [
+    ("OrderPlaced", OrderPlaced(event_id=UUID("0b7c3f4e-9a51-4d2c-8f1e-2a6b5c7d8e9f"),
+                                timestamp=datetime(2026, 11, 26, 10, 50, 57, 123456, tzinfo=UTC),
+                                order_id="o-1", amount=12.5, quantity=3, express=True,
+                                address=Address("Seoul", "04524"), tags=["gift", "é"]), True),
+    ("OrderPlaced", OrderPlaced(order_id='a"b\\c\nd\te\x01\x1f\x7f/é한😀\u2028', amount=-0.25, quantity=-5,
+                                express=False, address=Address("", ""), tags=[], coupon="SAVE10"), True),
+    ("OrderPlaced", OrderPlaced(timestamp=datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC), order_id="x",
+                                amount=123456789.125, quantity=2147483647, express=True,
+                                address=Address("Busan", "48058"), tags=["a", "b", "c"], coupon=None), True),
+    ("OrderPlaced", OrderPlaced(order_id="floats", amount=0.1, quantity=-2147483648, express=True,
+                                address=Address("A", "1"), tags=["x"] * 3), True),
+    # Spelled differently by the two libraries (1e-7 / 1e-07, 1e+16 both), read the same.
+    ("OrderPlaced", OrderPlaced(order_id="small", amount=1e-7, quantity=0, express=False,
+                                address=Address("A", "1"), tags=[]), False),
+    ("OrderPlaced", OrderPlaced(order_id="big", amount=1e16, quantity=0, express=False,
+                                address=Address("A", "1"), tags=[]), False),
+    # Offsets other than UTC: converted to UTC on our side, the same instant for pydantic.
+    ("OrderPlaced", OrderPlaced(timestamp=datetime(2026, 11, 26, 19, 50, 57, 5, tzinfo=KST), order_id="kst",
+                                amount=1.0, quantity=1, express=True, address=Address("A", "1"), tags=[]), False),
+    ("OrderPlaced", OrderPlaced(timestamp=datetime(2026, 1, 1, 0, 0, 0, tzinfo=IST), order_id="ist",
+                                amount=2.0, quantity=1, express=True, address=Address("A", "1"), tags=[]), False),
+    ("orders.shipment", Shipment(timestamp=datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC),
+                                 count=-9223372036854775808, ratio=0.5, grid=[[1, 2], [], [-3]],
+                                 stock={"a": 1, "b": 2}, origin=Address("Seoul", "04524"),
+                                 stops=[Address("A", "1"), Address("B", "2")], parent_event=uuid4(),
+                                 shipped_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)), True),
+    ("orders.shipment", Shipment(count=9223372036854775807, ratio=-1.5, grid=[], stock={}, stops=[],
+                                 parent_event=uuid4(), shipped_at=datetime(2030, 6, 1, 12, 0, tzinfo=KST)), False),
+]
+
+
+def main() -> int:
+    program, scratch = sys.argv[1], Path(sys.argv[2])
+    scratch.mkdir(parents=True, exist_ok=True)
+    written = scratch / "pydantic.txt"
+    read_back = scratch / "spakky.txt"
+    payloads = [ADAPTERS[name].dump_json(event) for name, event, _ in CASES]
+    with written.open("wb") as f:
+        for (name, _, _), payload in zip(CASES, payloads):
+            f.write(name.encode() + b"\t" + payload + b"\n")
+    subprocess.run([program, str(written), str(read_back)], check=True)
+
+    lines = read_back.read_bytes().split(b"\n")[:-1]
+    if len(lines) != len(CASES):
+        print(f"expected {len(CASES)} events back, got {len(lines)}")
+        return 1
+    failures = 0
+    for i, ((name, event, same_bytes), ours, line) in enumerate(zip(CASES, payloads, lines)):
+        got_name, _, payload = line.partition(b"\t")
+        back = ADAPTERS[name].validate_json(payload)  # raises if pydantic cannot read ours
+        problems = []
+        if got_name.decode() != name:
+            problems.append(f"name {got_name!r}")
+        if back != event:  # aware datetimes compare as instants
+            problems.append(f"values differ:\n    sent {event}\n    back {back}")
+        if same_bytes and payload != ours:
+            problems.append(f"bytes differ:\n    pydantic {ours!r}\n    spakky   {payload!r}")
+        status = "ok" if not problems else "FAILED"
+        print(f"case {i} ({name}): {status}")
+        for problem in problems:
+            print("  " + problem)
+        failures += bool(problems)
+    print(f"pydantic interop: {len(CASES) - failures} of {len(CASES)} cases agree")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,368 @@
+// RabbitMqEventConsumer against the test broker: round trips, headers and attempts seen by
+// handlers, retries, dead-lettering of failures and of unreadable input, bindings made while
+// running, clean stop and restart.
+
+#include "rabbitmq_events.hpp"
+#include "support/rabbitmq_broker.hpp"
+#include "support/sync.hpp"
+
+#include <spakky/event/bus/direct_event_bus.hpp>
+#include <spakky/event/rabbitmq.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ev = spakky::event;
+using namespace std::chrono_literals;
+using rabbitmq_test::OrderCancelled;
+using rabbitmq_test::OrderPlaced;
+using test_support::eventually;
+using test_support::rabbitmq::broker_url;
+using test_support::rabbitmq::RawClient;
+using test_support::rabbitmq::unique_name;
+
+namespace {
+
+/// What handlers saw, written on the consumer's thread, read on the test's.
+struct Seen {
+  struct Call {
+    std::string order_id;
+    int quantity = 0;
+    std::uint32_t attempt = 0;
+    ev::Headers headers;
+  };
+  void add(Call call) {
+    const std::lock_guard lock(mutex);
+    calls.push_back(std::move(call));
+  }
+  std::size_t size() const {
+    const std::lock_guard lock(mutex);
+    return calls.size();
+  }
+  std::vector<Call> snapshot() const {
+    const std::lock_guard lock(mutex);
+    return calls;
+  }
+  mutable std::mutex mutex;
+  std::vector<Call> calls;
+};
+
+/// One test's exchange, queue and dead-letter queue, deleted at the end.
+struct Names {
+  Names() : exchange(unique_name("test.exchange")), queue(unique_name("test.queue")), dead_letter(queue + ".dead-letter") {}
+  ~Names() {
+    try {
+      RawClient client;
+      client.delete_queue(queue);
+      client.delete_queue(dead_letter);
+      client.delete_exchange(exchange);
+    } catch (...) {
+    }
+  }
+  ev::RabbitMqConsumerOptions consumer_options() const {
+    return {.url = broker_url(), .exchange = exchange, .queue = queue, .reconnect_delay = 50ms,
+            .max_reconnect_delay = 500ms};
+  }
+  std::string exchange;
+  std::string queue;
+  std::string dead_letter;
+};
+
+Seen::Call record(const ev::RabbitMqEventConsumer& consumer, const OrderPlaced& e) {
+  const ev::IncomingMessage* message = consumer.current_message();
+  return {e.order_id, e.quantity, message ? message->delivery_attempt : 0, message ? message->headers : ev::Headers{}};
+}
+
+}  // namespace
+
+TEST_CASE("what a DirectEventBus sends, the consumer's handler receives, with its headers", "[rabbitmq][consumer]") {
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  ev::RabbitMqEventConsumer consumer(serializer, names.consumer_options());
+  Seen seen;
+  auto subscription = consumer.register_handler([&](const OrderPlaced& e) { seen.add(record(consumer, e)); });
+  CHECK(consumer.event_names() == std::vector<std::string>{"OrderPlaced"});
+  consumer.start();
+  REQUIRE(consumer.wait_until_consuming(15s));
+
+  ev::RabbitMqEventTransport transport({.url = broker_url(), .exchange = names.exchange});
+  ev::DirectEventBus bus(transport, serializer);
+  bus.add_header_injector([](const ev::AbstractIntegrationEvent&, ev::Headers& headers) {
+    headers["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  });
+  bus.send(OrderPlaced("o-1", 3));
+
+  REQUIRE(eventually([&] { return seen.size() == 1; }, 10s));
+  const auto call = seen.snapshot().at(0);
+  CHECK(call.order_id == "o-1");
+  CHECK(call.quantity == 3);
+  CHECK(call.attempt == 1);
+  CHECK(call.headers == ev::Headers{{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}});
+  CHECK(eventually([&] { return consumer.stats().acked == 1; }, 5s));
+  CHECK(consumer.current_message() == nullptr);  // outside a handler
+  consumer.stop();
+  CHECK_FALSE(consumer.consuming());
+}
+
+TEST_CASE("many events arrive once each, in order", "[rabbitmq][consumer]") {
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  ev::RabbitMqEventConsumer consumer(serializer, names.consumer_options());
+  Seen seen;
+  auto placed = consumer.register_handler([&](const OrderPlaced& e) { seen.add(record(consumer, e)); });
+  auto cancelled = consumer.register_handler([&](const OrderCancelled& e) { seen.add({"cancel " + e.order_id, 0, 0, {}}); });
+  consumer.start();
+  REQUIRE(consumer.wait_until_consuming(15s));
+
+  ev::RabbitMqEventTransport transport({.url = broker_url(), .exchange = names.exchange});
+  ev::DirectEventBus bus(transport, serializer);
+  constexpr int count = 300;
+  for (int i = 0; i < count; ++i) bus.send(OrderPlaced("o-" + std::to_string(i), i));
+  bus.send(OrderCancelled("o-0"));
+
+  REQUIRE(eventually([&] { return seen.size() == count + 1; }, 20s));
+  const auto calls = seen.snapshot();
+  for (int i = 0; i < count; ++i) CHECK(calls[static_cast<std::size_t>(i)].order_id == "o-" + std::to_string(i));
+  CHECK(calls.back().order_id == "cancel o-0");
+  CHECK(eventually([&] { return consumer.stats().acked == count + 1; }, 5s));
+}
+
+TEST_CASE("a failing handler is retried up to the limit, then the message is dead-lettered with the reason",
+          "[rabbitmq][consumer]") {
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  auto options = names.consumer_options();
+  options.max_delivery_attempts = 3;
+  ev::RabbitMqEventConsumer consumer(serializer, options);
+  consumer.set_error_handler([](const ev::AbstractEvent&, std::exception_ptr) {});  // expected failures
+  Seen seen;
+  auto subscription = consumer.register_handler([&](const OrderPlaced& e) {
+    seen.add(record(consumer, e));
+    throw std::runtime_error("payment service down");
+  });
+  consumer.start();
+  REQUIRE(consumer.wait_until_consuming(15s));
+
+  ev::RabbitMqEventTransport transport({.url = broker_url(), .exchange = names.exchange});
+  const std::string payload = serializer.serialize(OrderPlaced("o-5", 1));
+  transport.send("OrderPlaced", payload, {{"traceparent", "00-abc-def-01"}});
+
+  REQUIRE(eventually([&] { return consumer.stats().dead_lettered == 1; }, 15s));
+  const auto calls = seen.snapshot();
+  REQUIRE(calls.size() == 3);
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    CHECK(calls[i].attempt == i + 1);
+    CHECK(calls[i].order_id == "o-5");
+    CHECK(calls[i].headers == ev::Headers{{"traceparent", "00-abc-def-01"}});  // x-spakky-* hidden
+  }
+  CHECK(consumer.stats().retried == 2);
+  CHECK(consumer.stats().acked == 0);
+
+  RawClient client;
+  const auto dead = client.get(names.dead_letter);
+  REQUIRE(dead.has_value());
+  CHECK(dead->body == payload);
+  CHECK(dead->type == "OrderPlaced");
+  CHECK(dead->delivery_mode == 2);
+  CHECK(dead->headers.at("traceparent") == "00-abc-def-01");
+  CHECK(dead->headers.at("x-spakky-delivery-attempt") == "3");
+  CHECK(dead->headers.at("x-spakky-original-exchange") == names.exchange);
+  CHECK(dead->headers.at("x-spakky-original-routing-key") == "OrderPlaced");
+  const std::string reason = dead->headers.at("x-spakky-death-reason");
+  CHECK(reason.find("payment service down") != std::string::npos);
+  CHECK(reason.find("3 delivery attempts") != std::string::npos);
+  CHECK_FALSE(client.get(names.dead_letter).has_value());
+  CHECK(client.message_count(names.queue) == 0);
+}
+
+TEST_CASE("a handler that fails once succeeds on the second attempt", "[rabbitmq][consumer]") {
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  ev::RabbitMqEventConsumer consumer(serializer, names.consumer_options());
+  consumer.set_error_handler([](const ev::AbstractEvent&, std::exception_ptr) {});
+  Seen seen;
+  auto subscription = consumer.register_handler([&](const OrderPlaced& e) {
+    auto call = record(consumer, e);
+    seen.add(call);
+    if (call.attempt == 1) throw std::runtime_error("transient");
+  });
+  consumer.start();
+  REQUIRE(consumer.wait_until_consuming(15s));
+  ev::RabbitMqEventTransport transport({.url = broker_url(), .exchange = names.exchange});
+  ev::DirectEventBus bus(transport, serializer);
+  bus.send(OrderPlaced("o-2", 2));
+
+  REQUIRE(eventually([&] { return consumer.stats().acked == 1; }, 15s));
+  const auto calls = seen.snapshot();
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[0].attempt == 1);
+  CHECK(calls[1].attempt == 2);
+  CHECK(consumer.stats().retried == 1);
+  CHECK(consumer.stats().dead_lettered == 0);
+  RawClient client;
+  CHECK(client.message_count(names.dead_letter) == 0);
+}
+
+TEST_CASE("unreadable messages are dead-lettered at once and the consumer keeps going", "[rabbitmq][consumer]") {
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  ev::RabbitMqEventConsumer consumer(serializer, names.consumer_options());
+  Seen seen;
+  auto subscription = consumer.register_handler([&](const OrderPlaced& e) { seen.add(record(consumer, e)); });
+  consumer.start();
+  REQUIRE(consumer.wait_until_consuming(15s));
+
+  RawClient client;
+  const std::string good = serializer.serialize(OrderPlaced("o-good", 4));
+  std::string wrong_type = serializer.serialize(OrderPlaced("o-bad", 1));
+  wrong_type.back() = 'x';  // quantity "x": not an integer
+  client.publish(names.exchange, "OrderPlaced", "this is not a payload", std::string("OrderPlaced"));
+  client.publish(names.exchange, "OrderPlaced", wrong_type, std::string("OrderPlaced"));
+  client.publish("", names.queue, good, std::string("NoSuchEvent"));  // straight into the queue
+  client.publish(names.exchange, "OrderPlaced", std::string(), std::string("OrderPlaced"));  // empty
+  client.publish(names.exchange, "OrderPlaced", good);  // no type property: named by the routing key
+
+  REQUIRE(eventually([&] { return seen.size() == 1; }, 15s));
+  CHECK(seen.snapshot().at(0).order_id == "o-good");
+  REQUIRE(eventually([&] { return consumer.stats().dead_lettered == 4; }, 15s));
+  CHECK(consumer.stats().acked == 1);
+  CHECK(consumer.stats().retried == 0);
+  CHECK(consumer.consuming());
+
+  std::vector<std::string> reasons;
+  while (const auto dead = client.get(names.dead_letter)) {
+    CHECK(dead->headers.count("x-spakky-delivery-attempt") == 0);
+    reasons.push_back(dead->headers.at("x-spakky-death-reason"));
+  }
+  REQUIRE(reasons.size() == 4);
+  CHECK(reasons[0].find("invalid message for event 'OrderPlaced'") != std::string::npos);
+  CHECK(reasons[1].find("not an integer") != std::string::npos);
+  CHECK(reasons[2].find("unknown event name") != std::string::npos);
+  CHECK(reasons[3].find("invalid message") != std::string::npos);
+  CHECK(client.message_count(names.queue) == 0);
+}
+
+TEST_CASE("a dead-letter queue deleted under the consumer loses nothing: the message waits for a new one",
+          "[rabbitmq][consumer]") {
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  ev::RabbitMqEventConsumer consumer(serializer, names.consumer_options());
+  consumer.set_connection_error_handler([](const std::string&) {});  // one expected reconnect
+  auto subscription = consumer.register_handler([](const OrderPlaced&) {});
+  consumer.start();
+  REQUIRE(consumer.wait_until_consuming(15s));
+
+  RawClient client;
+  client.delete_queue(names.dead_letter);
+  client.publish(names.exchange, "OrderPlaced", "unreadable", std::string("OrderPlaced"));
+
+  // The copy comes back unroutable: the consumer does not ack the original, reconnects
+  // (declaring its queues again) and dead-letters it then.
+  REQUIRE(eventually([&] { return consumer.stats().dead_lettered == 1; }, 15s));
+  CHECK(consumer.stats().connections >= 2);
+  const auto dead = client.get_within(names.dead_letter, 5s);
+  REQUIRE(dead.has_value());
+  CHECK(dead->body == "unreadable");
+}
+
+TEST_CASE("handlers registered while the consumer runs get their event name bound", "[rabbitmq][consumer]") {
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  ev::RabbitMqEventConsumer consumer(serializer, names.consumer_options());
+  Seen seen;
+  auto placed = consumer.register_handler([&](const OrderPlaced& e) { seen.add(record(consumer, e)); });
+  consumer.start();
+  REQUIRE(consumer.wait_until_consuming(15s));
+
+  auto cancelled = consumer.register_handler([&](const OrderCancelled& e) { seen.add({"cancel " + e.order_id, 0, 0, {}}); });
+  ev::RabbitMqEventTransport transport({.url = broker_url(), .exchange = names.exchange});
+  ev::DirectEventBus bus(transport, serializer);
+  // The binding is made by the run loop within its poll interval; until then the exchange
+  // drops the message (no queue bound for it), so send until one arrives.
+  REQUIRE(eventually(
+      [&] {
+        bus.send(OrderCancelled("o-3"));
+        return eventually([&] { return seen.size() >= 1; }, 200ms);
+      },
+      10s));
+  CHECK(seen.snapshot().at(0).order_id == "cancel o-3");
+}
+
+TEST_CASE("stop() ends the run loop promptly; messages wait in the queue for the next start", "[rabbitmq][consumer]") {
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  ev::RabbitMqEventConsumer consumer(serializer, names.consumer_options());
+  Seen seen;
+  auto subscription = consumer.register_handler([&](const OrderPlaced& e) { seen.add(record(consumer, e)); });
+  consumer.start();
+  REQUIRE(consumer.wait_until_consuming(15s));
+  CHECK_THROWS_AS(consumer.start(), ev::EventError);
+  CHECK_THROWS_AS(consumer.run(), ev::EventError);
+
+  std::this_thread::sleep_for(300ms);  // idle in its poll
+  const auto stopping = std::chrono::steady_clock::now();
+  consumer.stop();
+  CHECK(std::chrono::steady_clock::now() - stopping < 3s);  // about poll_interval (100 ms) when not loaded
+  CHECK_FALSE(consumer.consuming());
+  consumer.stop();  // idempotent
+
+  ev::RabbitMqEventTransport transport({.url = broker_url(), .exchange = names.exchange});
+  ev::DirectEventBus bus(transport, serializer);
+  bus.send(OrderPlaced("o-while-stopped", 1));
+  RawClient client;
+  CHECK(client.message_count(names.queue) == 1);  // durable queue, still bound
+  CHECK(seen.size() == 0);
+
+  SECTION("start() again") {
+    consumer.start();
+    REQUIRE(eventually([&] { return seen.size() == 1; }, 15s));
+    CHECK(seen.snapshot().at(0).order_id == "o-while-stopped");
+  }
+  SECTION("run() on the caller's thread, stopped from a handler") {
+    ev::RabbitMqEventConsumer second(serializer, names.consumer_options());
+    Seen seen_second;
+    auto sub = second.register_handler([&](const OrderPlaced& e) {
+      seen_second.add(record(second, e));
+      second.stop();
+    });
+    test_support::Gate finished;
+    std::thread watchdog([&] {
+      if (!finished.wait(20s)) second.stop();  // never leave the test hanging
+    });
+    second.run();  // returns after the handler asked it to stop
+    finished.open();
+    watchdog.join();
+    CHECK(seen_second.size() == 1);
+    CHECK(eventually([&] { return client.message_count(names.queue) == 0; }, 5s));
+  }
+}
+
+TEST_CASE("the consumer reports connection failures and keeps trying", "[rabbitmq][consumer]") {
+  const auto serializer = rabbitmq_test::make_serializer();
+  ev::RabbitMqEventConsumer consumer(serializer, {.url = "amqp://guest:guest@127.0.0.1:1/", .queue = "nowhere",
+                                                  .reconnect_delay = 20ms, .max_reconnect_delay = 40ms});
+  std::mutex mutex;
+  std::vector<std::string> errors;
+  consumer.set_connection_error_handler([&](const std::string& reason) {
+    const std::lock_guard lock(mutex);
+    errors.push_back(reason);
+  });
+  consumer.start();
+  CHECK(eventually(
+      [&] {
+        const std::lock_guard lock(mutex);
+        return errors.size() >= 3;
+      },
+      10s));
+  CHECK_FALSE(consumer.consuming());
+  consumer.stop();
+  const std::lock_guard lock(mutex);
+  CHECK(errors.at(0).find("cannot connect to amqp://guest:***@127.0.0.1:1/") != std::string::npos);
+}
