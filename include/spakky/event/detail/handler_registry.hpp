@@ -227,15 +227,7 @@ public:
     ReadGuard& operator=(const ReadGuard&) = delete;
     ~ReadGuard() {
       // The owner may stay: a later claimer stores its own before its first enter(), and
-      // cancel_and_wait reads owner only after seeing that enter(). The chain goes, since a
-      // synchronous claimer (the hot path) does not write it.
-      if (async_) {
-        slot_->chain.store(nullptr, std::memory_order_relaxed);
-        slot_->hazard.store(nullptr, std::memory_order_release);
-        // Suspended async dispatches can fill many blocks: point the next claim at this one.
-        slot_->home->spare->store(slot_->home, std::memory_order_relaxed);
-        return;
-      }
+      // cancel_and_wait reads owner only after seeing that enter().
       slot_->hazard.store(nullptr, std::memory_order_release);
     }
 
@@ -251,25 +243,37 @@ public:
         slot_->current.store(node, std::memory_order_seq_cst);
       }
     }
-    /// enter() for an asynchronous dispatch. Its calls outlive the thread that started them
-    /// (they suspend), so the slot names the Task chain running the dispatch instead: a Task
-    /// handler cancelling itself, on whatever thread it resumed, is not waited for. A dispatch
-    /// of another coroutine type has no chain we can see (`unknown_chain`): cancel_and_wait
-    /// always waits for its calls.
-    void enter_on_this_thread(HandlerNode* node) noexcept {
+    /// Announces that no handler is being called (before user code such as the error handler).
+    void leave() noexcept { slot_->current.store(nullptr, std::memory_order_release); }
+
+  protected:
+    ReaderSlot* slot_;
+    HandlerList* list_;
+  };
+
+  /// The ReadGuard of an asynchronous dispatch (kept apart so that the synchronous hot path
+  /// stays as it is). Its calls outlive the thread that started them (they suspend), so the
+  /// slot names the Task chain running the dispatch instead: a Task handler cancelling itself,
+  /// on whatever thread it resumed, is not waited for. A dispatch of another coroutine type has
+  /// no chain we can see (`unknown_chain`): cancel_and_wait always waits for its calls.
+  class AsyncReadGuard : public ReadGuard {
+  public:
+    using ReadGuard::ReadGuard;
+    AsyncReadGuard(const AsyncReadGuard&) = delete;
+    AsyncReadGuard& operator=(const AsyncReadGuard&) = delete;
+    ~AsyncReadGuard() {
+      // A synchronous claimer (the hot path) does not write the chain: clear it.
+      slot_->chain.store(nullptr, std::memory_order_relaxed);
+      // Suspended async dispatches can fill many blocks: point the next claim at this one.
+      slot_->home->spare->store(slot_->home, std::memory_order_relaxed);
+    }
+
+    void enter(HandlerNode* node) noexcept {
       slot_->owner.store(current_thread(), std::memory_order_relaxed);
       const void* chain = current_coroutine_chain();
       slot_->chain.store(chain != nullptr ? chain : &unknown_chain, std::memory_order_relaxed);
       slot_->current.store(node, std::memory_order_seq_cst);
-      async_ = true;
     }
-    /// Announces that no handler is being called (before user code such as the error handler).
-    void leave() noexcept { slot_->current.store(nullptr, std::memory_order_release); }
-
-  private:
-    ReaderSlot* slot_;
-    HandlerList* list_;
-    bool async_ = false;
   };
 
   // ---- writing (any thread, writer lock) ---------------------------------------------------

@@ -86,10 +86,10 @@ private:
     const detail::Channel* channel = registry_->channel_for(event);
     detail::HandlerList* seen = channel->list.load(std::memory_order_acquire);
     if (seen == nullptr) co_return;
-    detail::HandlerRegistry::ReadGuard guard(*registry_, *channel, seen);
+    detail::HandlerRegistry::AsyncReadGuard guard(*registry_, *channel, seen);
     if (guard.list() == nullptr) co_return;
     for (detail::HandlerNode* node : *guard.list()) {
-      guard.enter_on_this_thread(node);
+      guard.enter(node);
       const detail::ErasedFn erased = node->invoke.load(std::memory_order_seq_cst);
       if (erased == registry_->cancelled_marker()) continue;
       if (outcome != nullptr) ++outcome->handlers_run;
