@@ -68,7 +68,7 @@ public:
   /// Reads the options (throws EventError for an invalid URL) and starts the worker; it
   /// connects on the first send.
   explicit AsyncRabbitMqEventTransport(RabbitMqTransportOptions options = {})
-      : options_(std::move(options)), settings_(make_settings(options_)) {
+      : options_(std::move(options)), settings_(detail::rabbitmq::connect_settings(options_)) {
     if (options_.max_in_flight == 0) options_.max_in_flight = 1;
     if (::pipe(wake_) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
     for (const int fd : wake_) {
@@ -129,19 +129,6 @@ private:
     Request* request;
     clock::time_point published;
   };
-
-  static detail::rabbitmq::ConnectSettings make_settings(const RabbitMqTransportOptions& options) {
-    detail::rabbitmq::ConnectSettings settings;
-    settings.url = AmqpUrl::parse(options.url);
-    settings.connect_timeout = options.connect_timeout;
-    if (settings.url.connection_timeout_ms >= 0) {
-      settings.connect_timeout = std::chrono::milliseconds(settings.url.connection_timeout_ms);
-    }
-    settings.rpc_timeout = options.rpc_timeout;
-    settings.heartbeat_seconds = options.heartbeat_seconds;
-    settings.connection_name = options.connection_name + " (async)";
-    return settings;
-  }
 
   /// Hands a request to the worker; false (with the error set) if the transport is closing.
   bool enqueue(Request& request) {

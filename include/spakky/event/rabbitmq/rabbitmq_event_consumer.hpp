@@ -137,7 +137,7 @@ public:
   /// Reads the options (throws EventError for an invalid URL or an empty queue name); does
   /// not connect yet. `serializer` must outlive the consumer.
   RabbitMqEventConsumer(const IEventSerializer& serializer, RabbitMqConsumerOptions options)
-      : IntegrationEventConsumer(serializer), options_(std::move(options)), settings_(make_settings(options_)) {
+      : IntegrationEventConsumer(serializer), options_(std::move(options)), settings_(detail::rabbitmq::connect_settings(options_)) {
     if (options_.queue.empty()) throw EventError("RabbitMqEventConsumer: the queue name is empty");
     if (options_.dead_letter_queue.empty()) options_.dead_letter_queue = options_.queue + ".dead-letter";
     if (options_.max_delivery_attempts == 0) options_.max_delivery_attempts = 1;
@@ -257,19 +257,6 @@ private:
     Headers headers;  // every scalar header, ours included
     std::string body;
   };
-
-  static detail::rabbitmq::ConnectSettings make_settings(const RabbitMqConsumerOptions& options) {
-    detail::rabbitmq::ConnectSettings settings;
-    settings.url = AmqpUrl::parse(options.url);
-    settings.connect_timeout = options.connect_timeout;
-    if (settings.url.connection_timeout_ms >= 0) {
-      settings.connect_timeout = std::chrono::milliseconds(settings.url.connection_timeout_ms);
-    }
-    settings.rpc_timeout = options.rpc_timeout;
-    settings.heartbeat_seconds = options.heartbeat_seconds;
-    settings.connection_name = options.connection_name;
-    return settings;
-  }
 
   [[nodiscard]] bool stop_requested() const noexcept { return stop_.load(std::memory_order_acquire); }
 

@@ -48,7 +48,7 @@ class RabbitMqEventTransport final : public IEventTransport {
 public:
   /// Reads the options (throws EventError for an invalid URL); does not connect yet.
   explicit RabbitMqEventTransport(RabbitMqTransportOptions options = {})
-      : options_(std::move(options)), settings_(make_settings(options_)) {}
+      : options_(std::move(options)), settings_(detail::rabbitmq::connect_settings(options_)) {}
 
   RabbitMqEventTransport(const RabbitMqEventTransport&) = delete;
   RabbitMqEventTransport& operator=(const RabbitMqEventTransport&) = delete;
@@ -110,19 +110,6 @@ public:
   [[nodiscard]] const RabbitMqTransportOptions& options() const noexcept { return options_; }
 
 private:
-  static detail::rabbitmq::ConnectSettings make_settings(const RabbitMqTransportOptions& options) {
-    detail::rabbitmq::ConnectSettings settings;
-    settings.url = AmqpUrl::parse(options.url);
-    settings.connect_timeout = options.connect_timeout;
-    if (settings.url.connection_timeout_ms >= 0) {
-      settings.connect_timeout = std::chrono::milliseconds(settings.url.connection_timeout_ms);
-    }
-    settings.rpc_timeout = options.rpc_timeout;
-    settings.heartbeat_seconds = options.heartbeat_seconds;
-    settings.connection_name = options.connection_name;
-    return settings;
-  }
-
   /// Opens a new connection, declares the exchange and selects confirms.
   void open(std::string_view event_name) {
     connection_.reset();

@@ -43,6 +43,22 @@ struct ConnectSettings {
   std::string connection_name;                      ///< shown by the broker (rabbitmqctl list_connections)
 };
 
+/// The connection settings of a transport's or a consumer's options (both have the same
+/// connection fields); a `connection_timeout` in the URL overrides connect_timeout.
+template <class Options>
+ConnectSettings connect_settings(const Options& options) {
+  ConnectSettings settings;
+  settings.url = AmqpUrl::parse(options.url);
+  settings.connect_timeout = options.connect_timeout;
+  if (settings.url.connection_timeout_ms >= 0) {
+    settings.connect_timeout = std::chrono::milliseconds(settings.url.connection_timeout_ms);
+  }
+  settings.rpc_timeout = options.rpc_timeout;
+  settings.heartbeat_seconds = options.heartbeat_seconds;
+  settings.connection_name = options.connection_name;
+  return settings;
+}
+
 inline amqp_bytes_t bytes(std::string_view text) noexcept {
   amqp_bytes_t result;
   result.len = text.size();
