@@ -95,6 +95,8 @@ private:
       if (outcome != nullptr) ++outcome->handlers_run;
       std::exception_ptr failure;
       try {
+        // NOTE: the call and the co_await are two statements on purpose: g++ 12 miscompiles a
+        // co_await and a capturing lambda in one full-expression (double free); keep them apart.
         Awaitable call = reinterpret_cast<Invoke>(erased)(node, event);
         co_await std::move(call);
       } catch (...) {
