@@ -41,7 +41,7 @@ public:
     return ::operator new(size);
   }
 
-  static void deallocate(void* frame, std::size_t size) noexcept {
+  static void deallocate(void* frame, [[maybe_unused]] std::size_t size) noexcept {
 #if !defined(SPAKKY_EVENT_DETAIL_NO_FRAME_POOL)
     const std::size_t c = class_of(size);
     if (c < classes) {
