@@ -265,7 +265,7 @@ public:
       // A synchronous claimer (the hot path) does not write the chain: clear it.
       slot_->chain.store(nullptr, std::memory_order_relaxed);
       // Suspended async dispatches can fill many blocks: point the next claim at this one.
-      slot_->home->spare->store(slot_->home, std::memory_order_relaxed);
+      slot_->home->spare->store(slot_->home, std::memory_order_release);
     }
 
     void enter(HandlerNode* node) noexcept {
@@ -545,7 +545,8 @@ private:
     };
     // With thousands of suspended dispatches a scan from the first block would cost O(n) per
     // claim: try the block a slot was last freed in (or last added) first.
-    if (SlotBlock* hint = spare_hint_.load(std::memory_order_relaxed)) {
+    // Acquire: the hint may name a block another thread has just built.
+    if (SlotBlock* hint = spare_hint_.load(std::memory_order_acquire)) {
       if (ReaderSlot* slot = claim_in(*hint)) return slot;
     }
     for (SlotBlock* block = &first_block_;;) {
@@ -556,7 +557,7 @@ private:
         auto* fresh = new SlotBlock(&spare_hint_);
         if (block->next.compare_exchange_strong(next, fresh, std::memory_order_acq_rel)) {
           next = fresh;
-          spare_hint_.store(fresh, std::memory_order_relaxed);
+          spare_hint_.store(fresh, std::memory_order_release);
         } else {
           delete fresh;
         }
