@@ -13,6 +13,7 @@
 #include "support/coro.hpp"
 #include "support/counted.hpp"
 #include "support/events.hpp"
+#include "support/stderr_capture.hpp"
 #include "support/sync.hpp"
 
 #include <catch2/catch.hpp>
@@ -93,39 +94,7 @@ ev::ErrorHandler recording_error_handler(Log& log) {
   };
 }
 
-/// Captures what the code under test writes to stderr (fd 2).
-class StderrCapture {
-public:
-  StderrCapture() {
-    std::fflush(stderr);
-    file_ = std::tmpfile();
-    saved_ = ::dup(2);
-    ::dup2(::fileno(file_), 2);
-  }
-  ~StderrCapture() {
-    restore();
-    std::fclose(file_);
-  }
-  std::string text() {
-    restore();
-    std::rewind(file_);
-    std::string out;
-    char buf[256];
-    while (auto n = std::fread(buf, 1, sizeof buf, file_)) out.append(buf, n);
-    return out;
-  }
-
-private:
-  void restore() {
-    if (saved_ < 0) return;
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-    saved_ = -1;
-  }
-  std::FILE* file_;
-  int saved_;
-};
+using test_support::StderrCapture;
 
 std::vector<std::string> free_trace;
 ev::Task<> free_function_handler(const Ping& p) {

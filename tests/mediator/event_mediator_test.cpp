@@ -5,6 +5,7 @@
 
 #include "support/counted.hpp"
 #include "support/events.hpp"
+#include "support/stderr_capture.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -24,36 +25,7 @@ namespace {
 std::vector<std::string> trace;
 void free_function_handler(const Ping& p) { trace.push_back("free " + std::to_string(p.value)); }
 
-/// Captures what the code under test writes to stderr (fd 2).
-class StderrCapture {
-public:
-  StderrCapture() {
-    std::fflush(stderr);
-    file_ = std::tmpfile();
-    saved_ = ::dup(2);
-    ::dup2(::fileno(file_), 2);
-  }
-  ~StderrCapture() { restore(); std::fclose(file_); }
-  std::string text() {
-    restore();
-    std::rewind(file_);
-    std::string out;
-    char buf[256];
-    while (auto n = std::fread(buf, 1, sizeof buf, file_)) out.append(buf, n);
-    return out;
-  }
-
-private:
-  void restore() {
-    if (saved_ < 0) return;
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-    saved_ = -1;
-  }
-  std::FILE* file_;
-  int saved_;
-};
+using test_support::StderrCapture;
 }  // namespace
 
 TEST_CASE("dispatch calls the handlers of the exact type in registration order", "[mediator]") {

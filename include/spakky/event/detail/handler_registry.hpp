@@ -339,13 +339,6 @@ public:
     return find_registered(by_id_, id) != by_id_.end();
   }
 
-  /// The reader slot this thread would try first; exposed for tests of slot overflow.
-  [[nodiscard]] std::size_t slot_block_count() const noexcept {
-    std::size_t count = 1;
-    for (auto* b = first_block_.next.load(std::memory_order_acquire); b; b = b->next.load(std::memory_order_acquire)) ++count;
-    return count;
-  }
-
 private:
   struct TableEntry {
     std::atomic<const std::type_info*> key{nullptr};
