@@ -1,6 +1,9 @@
 #pragma once
 /// @file
-/// The error types of spakky-event (SPEC §9). Every message names the event by its event_name.
+/// The error types of spakky-event. Every message names the event by its event_name, escaped
+/// (detail::escape_for_log): names and reasons may come from a hostile message.
+
+#include <spakky/event/detail/escape.hpp>
 
 #include <stdexcept>
 #include <string>
@@ -19,7 +22,7 @@ public:
 class UnknownEventTypeError : public EventError {
 public:
   UnknownEventTypeError(std::type_index type, std::string_view event_name)
-      : EventError("event '" + std::string(event_name) +
+      : EventError("event '" + detail::escape_for_log(event_name) +
                    "' is neither a domain nor an integration event"),
         type_(type) {}
   /// The dynamic type of the rejected event.
@@ -33,7 +36,7 @@ private:
 class EventBusNotConfiguredError : public EventError {
 public:
   explicit EventBusNotConfiguredError(std::string_view event_name)
-      : EventError("cannot publish integration event '" + std::string(event_name) +
+      : EventError("cannot publish integration event '" + detail::escape_for_log(event_name) +
                    "': no event bus configured") {}
 };
 
@@ -41,23 +44,23 @@ public:
 class InvalidMessageError : public EventError {
 public:
   InvalidMessageError(std::string_view event_name, std::string_view reason)
-      : EventError("invalid message for event '" + std::string(event_name) +
-                   "': " + std::string(reason)) {}
+      : EventError("invalid message for event '" + detail::escape_for_log(event_name) +
+                   "': " + detail::escape_for_log(reason, 4096)) {}
 };
 
 /// An event could not be serialized (e.g. its type is not registered with the serializer).
 class SerializationError : public EventError {
 public:
   SerializationError(std::string_view event_name, std::string_view reason)
-      : EventError("cannot serialize event '" + std::string(event_name) +
-                   "': " + std::string(reason)) {}
+      : EventError("cannot serialize event '" + detail::escape_for_log(event_name) +
+                   "': " + detail::escape_for_log(reason, 4096)) {}
 };
 
 /// A transport could not hand the message to its broker.
 class TransportError : public EventError {
 public:
   TransportError(std::string_view event_name, std::string_view reason)
-      : EventError("cannot send event '" + std::string(event_name) + "': " + std::string(reason)) {}
+      : EventError("cannot send event '" + detail::escape_for_log(event_name) + "': " + detail::escape_for_log(reason, 4096)) {}
 };
 
 }  // namespace spakky::event
