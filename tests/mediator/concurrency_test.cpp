@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -120,6 +121,72 @@ TEST_CASE("cancel_and_wait waits for a call running on another thread", "[concur
   release.open();
   CHECK(eventually([&] { return returned.load(); }));
   CHECK(finished_when_returned);
+}
+
+// Regression (hardening issue, item 1): after an earlier cancel(), cancel_and_wait() and the
+// ScopedSubscription destructor returned at once while the call still ran, and freeing what
+// the handler used was a heap-use-after-free (ASan).
+TEST_CASE("cancel_and_wait waits for a running call also after an earlier cancel()", "[concurrency][teardown]") {
+  ev::EventMediator mediator;
+  Gate entered, release;
+  std::atomic<bool> call_finished{false};
+  auto state = std::make_unique<std::atomic<int>>(0);
+  std::atomic<int>* used = state.get();
+  std::optional<ev::ScopedSubscription> sub = ev::ScopedSubscription(mediator.register_handler([&, used](const Ping&) {
+    entered.open();
+    release.wait();
+    ++*used;  // a use-after-free if the subscription's owner already freed it
+    call_finished = true;
+  }));
+  std::thread dispatcher([&] { mediator.dispatch(Ping{}); });
+  test_support::JoinGuard guard(dispatcher, [&] { release.open(); });
+  REQUIRE(entered.wait());
+  sub->cancel();  // e.g. the handler's owner stops it first, as the docs advise inside asio
+
+  std::atomic<bool> returned{false}, finished_when_returned{false};
+  std::thread owner([&] {
+    sub.reset();  // ScopedSubscription's destructor: cancel_and_wait
+    finished_when_returned = call_finished.load();
+    returned = true;
+    state.reset();  // what the handler used goes now
+  });
+  test_support::JoinGuard guard_owner(owner, [&] { release.open(); });
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(returned);  // still waiting for the running call
+  release.open();
+  CHECK(eventually([&] { return returned.load(); }));
+  CHECK(finished_when_returned);
+}
+
+TEST_CASE("two cancel_and_wait calls at once both wait for the running call", "[concurrency][teardown]") {
+  ev::EventMediator mediator;
+  Gate entered, release;
+  std::atomic<bool> call_finished{false};
+  auto sub = mediator.register_handler([&](const Ping&) {
+    entered.open();
+    release.wait();
+    call_finished = true;
+  });
+  std::thread dispatcher([&] { mediator.dispatch(Ping{}); });
+  test_support::JoinGuard guard(dispatcher, [&] { release.open(); });
+  REQUIRE(entered.wait());
+
+  std::atomic<int> returned{0}, finished_when_returned{0};
+  auto wait_for_it = [&] {
+    sub.cancel_and_wait();
+    if (call_finished.load()) ++finished_when_returned;
+    ++returned;
+  };
+  std::thread first(wait_for_it);
+  test_support::JoinGuard guard_first(first, [&] { release.open(); });
+  std::this_thread::sleep_for(50ms);  // the first is waiting (the node is cancelled by now)
+  std::thread second(wait_for_it);
+  test_support::JoinGuard guard_second(second, [&] { release.open(); });
+  std::this_thread::sleep_for(100ms);
+  CHECK(returned == 0);  // neither returned while the call runs
+  release.open();
+  CHECK(eventually([&] { return returned.load() == 2; }));
+  CHECK(finished_when_returned == 2);
 }
 
 TEST_CASE("plain cancel never waits for a call running on another thread", "[concurrency][teardown]") {

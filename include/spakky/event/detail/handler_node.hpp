@@ -25,7 +25,9 @@ struct HandlerNode {
   std::atomic<ErasedFn> invoke;
   void (*destroy)(HandlerNode*) noexcept;
   std::uint64_t id = 0;  // registration sequence number: registration order
-  int refs = 0;          // owners: the registry while registered + each list; writer lock only
+  int refs = 0;          // owners: the registry while registered + each list + each waiter; writer lock only
+  bool cancelled = false;          // writer lock only; the node stays findable by id until freed
+  HandlerNode* next_dead = nullptr;  // links nodes to free, so that collecting them cannot throw
 
   HandlerNode(ErasedFn call, void (*destroy_fn)(HandlerNode*) noexcept) noexcept
       : invoke(call), destroy(destroy_fn) {}

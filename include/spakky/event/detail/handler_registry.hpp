@@ -21,6 +21,8 @@
 
 #include <spakky/event/detail/coroutine_chain.hpp>
 #include <spakky/event/detail/handler_node.hpp>
+#include <spakky/event/detail/module_ranges.hpp>
+#include <spakky/event/error.hpp>
 #include <spakky/event/erased_handler.hpp>
 #include <spakky/event/subscription.hpp>
 
@@ -149,15 +151,17 @@ public:
   HandlerRegistry& operator=(const HandlerRegistry&) = delete;
 
   ~HandlerRegistry() override {
-    std::vector<HandlerNode*> dead;
+    HandlerNode* dead = nullptr;
     for (auto& channel : channels_) {
       if (auto* list = channel->list.load(std::memory_order_relaxed)) release_list(list, dead);
     }
     for (auto* list : retired_) release_list(list, dead);
-    for (auto* node : by_id_) {
-      if (--node->refs == 0) dead.push_back(node);
+    // What is left in by_id_ is registered (holding the registration reference) or cancelled
+    // and held by nothing but lists, all released above.
+    for (std::size_t i = by_id_.size(); i-- > 0;) {
+      if (!by_id_[i]->cancelled) drop_ref(by_id_[i], dead);  // may erase by_id_[i]: walk down
     }
-    for (auto* node : dead) node->destroy(node);
+    destroy_all(dead);
     for (auto* table : old_tables_) ::operator delete(table);
     ::operator delete(table_.load(std::memory_order_relaxed));
     for (auto* block = first_block_.next.load(std::memory_order_relaxed); block != nullptr;) {
@@ -278,26 +282,40 @@ public:
 
   // ---- writing (any thread, writer lock) ---------------------------------------------------
 
-  /// Takes over `node`, routes it, and returns its registration id.
+  /// Takes over `node`, routes it, and returns its registration id. Strong guarantee: if an
+  /// allocation throws, the registry is as it was (the caller still owns `node`).
   std::uint64_t add(HandlerNode* node, const std::type_info& type, EventKind kind, Route route) {
-    std::vector<HandlerNode*> dead;
+    HandlerNode* dead = nullptr;
     std::uint64_t id = 0;
     {
       const std::lock_guard lock(writer_);
+      // Everything that can throw comes first; nothing visible changes until it has passed.
+      by_id_.reserve(by_id_.size() + 1);
+      Channel* exact_channel = route == Route::exact ? channel_locked(type, kind) : nullptr;
+      std::vector<HandlerNode*>& route_list =
+          exact_channel != nullptr ? exact_channel->exact : catch_alls_[static_cast<int>(route)];
+      route_list.reserve(route_list.size() + 1);
+      node->id = last_id_ + 1;
+      route_list.push_back(node);  // cannot throw: reserved; rebuilt lists must see the node
+      PendingLists fresh;
+      try {
+        if (exact_channel != nullptr) {
+          fresh.add(*exact_channel, build_list(*exact_channel));
+        } else {
+          for (auto& channel : channels_) {
+            if (receives(*channel, route)) fresh.add(*channel, build_list(*channel));
+          }
+        }
+        retired_.reserve(retired_.size() + fresh.size());
+      } catch (...) {
+        route_list.pop_back();
+        throw;  // `fresh` frees the lists it holds
+      }
+      // Commit: nothing below throws.
       id = ++last_id_;
-      node->id = id;
       node->refs = 1;  // the registry's own reference, dropped on cancel
       by_id_.push_back(node);
-      if (route == Route::exact) {
-        Channel* channel = channel_locked(type, kind);
-        channel->exact.push_back(node);
-        rebuild(*channel);
-      } else {
-        catch_alls_[static_cast<int>(route)].push_back(node);
-        for (auto& channel : channels_) {
-          if (receives(*channel, route)) rebuild(*channel);
-        }
-      }
+      fresh.publish(*this);
       reclaim(dead);
     }
     destroy_all(dead);
@@ -305,38 +323,80 @@ public:
   }
 
   void cancel(std::uint64_t id, bool wait) noexcept override {
-    std::vector<HandlerNode*> dead;
+    HandlerNode* dead = nullptr;
     HandlerNode* node = nullptr;
+    bool may_run = false;
     {
       const std::lock_guard lock(writer_);
       auto found = find_registered(by_id_, id);
       if (found != by_id_.end()) {
         node = *found;
-        by_id_.erase(found);
-        // Stops calls at once, on this thread and in any dispatch that reads invoke later.
-        node->invoke.store(cancelled_, std::memory_order_seq_cst);
-        unroute(node);
-        if (wait) ++node->refs;  // keep the address ours while we wait on it
-        if (--node->refs == 0) dead.push_back(node);
+        // Hold the address while we may wait on it, also if cancel() came earlier (a cancelled
+        // node stays in by_id_ until its last list is freed, so that we find it here).
+        if (wait) ++node->refs;
+        if (!node->cancelled) {
+          node->cancelled = true;
+          // Stops calls at once, on this thread and in any dispatch that reads invoke later.
+          node->invoke.store(cancelled_, std::memory_order_seq_cst);
+          unroute(node);
+          drop_ref(node, dead);  // the registration's reference
+        }
+        may_run = node->refs > (wait ? 1 : 0);  // a list still holds it: a call may be running
         reclaim(dead);
       }
     }
     destroy_all(dead);
     if (node == nullptr || !wait) return;
-    // After this, every dispatch either sees the cancelled marker or shows `node` as current.
-    if (asymmetric_) AsymmetricFence::heavy();
-    wait_for_calls(node);
+    if (may_run) {
+      // After this, every dispatch either sees the cancelled marker or shows `node` as current.
+      if (asymmetric_) AsymmetricFence::heavy();
+      wait_for_calls(node);
+    }
     {
       const std::lock_guard lock(writer_);
-      if (--node->refs == 0) dead.push_back(node);
+      drop_ref(node, dead);
       reclaim(dead);
     }
     destroy_all(dead);
   }
 
+  /// Forgets every event type whose type_info lies in `module` and waits until no handler
+  /// whose code lies there is left, so that the module can be unloaded (see
+  /// EventMediator::forget_module). Throws EventError, changing nothing, while such a handler
+  /// is still registered, or while a handler of the program is registered for such a type.
+  void forget_module(const ModuleRanges& module) {
+    if (module.empty()) throw EventError("forget_module: the address lies in no loaded module");
+    for (unsigned spins = 0;; ++spins) {
+      HandlerNode* dead = nullptr;
+      bool lingering = false;  // cancelled handlers of the module that a dispatch still reads
+      {
+        const std::lock_guard lock(writer_);
+        for (const HandlerNode* node : by_id_) {
+          if (!module.contains(node->destroy)) continue;
+          if (!node->cancelled) {
+            throw EventError("forget_module: a handler registered from this module is still registered; "
+                             "cancel its subscriptions first");
+          }
+          lingering = true;
+        }
+        if (!lingering) forget_types_locked(module);
+        reclaim(dead);
+      }
+      destroy_all(dead);
+      if (!lingering) return;
+      if (spins < 64) {
+        ::sched_yield();
+      } else {
+        const timespec pause{0, 100'000};
+        ::nanosleep(&pause, nullptr);
+      }
+    }
+  }
+
   [[nodiscard]] bool is_active(std::uint64_t id) const noexcept override {
     const std::lock_guard lock(writer_);
-    return find_registered(by_id_, id) != by_id_.end();
+    auto found = find_registered(by_id_, id);
+    return found != by_id_.end() && !(*found)->cancelled;
   }
 
 private:
@@ -369,20 +429,19 @@ private:
     return table;
   }
 
-  void insert_locked(const std::type_info& type, Channel* channel) {
+  /// Makes room for one more key: afterwards place() cannot fail. May throw.
+  void reserve_table_slot() {
     TypeTable* table = table_.load(std::memory_order_relaxed);
-    if ((table->used + 1) * 2 > table->capacity()) {
-      TypeTable* bigger = new_table(table->capacity() * 2);
-      for (std::size_t i = 0; i < table->capacity(); ++i) {
-        const auto* key = table->entries()[i].key.load(std::memory_order_relaxed);
-        if (key != nullptr) place(*bigger, key, table->entries()[i].channel.load(std::memory_order_relaxed));
-      }
-      // Readers may still be probing the old table: it is freed with the registry.
-      old_tables_.push_back(table);
-      table_.store(bigger, std::memory_order_release);
-      table = bigger;
+    if ((table->used + 1) * 2 <= table->capacity()) return;
+    old_tables_.reserve(old_tables_.size() + 1);
+    TypeTable* bigger = new_table(table->capacity() * 2);
+    for (std::size_t i = 0; i < table->capacity(); ++i) {
+      const auto* key = table->entries()[i].key.load(std::memory_order_relaxed);
+      if (key != nullptr) place(*bigger, key, table->entries()[i].channel.load(std::memory_order_relaxed));
     }
-    place(*table, &type, channel);
+    // Readers may still be probing the old table: it is freed with the registry.
+    old_tables_.push_back(table);
+    table_.store(bigger, std::memory_order_release);
   }
 
   static void place(TypeTable& table, const std::type_info* type, Channel* channel) noexcept {
@@ -393,23 +452,94 @@ private:
     ++table.used;
   }
 
+  /// The channel of `type`, created (or aliased) on first sight. Strong guarantee.
   Channel* channel_locked(const std::type_info& type, EventKind kind) {
     if (auto* channel = find(type)) return channel;
+    reserve_table_slot();
     // The same type through another library's type_info: compare names, remember the alias.
     for (auto& channel : channels_) {
-      if (*channel->type == type) {
-        insert_locked(type, channel.get());
+      if (same_type(*channel, type)) {
+        place(*table_.load(std::memory_order_relaxed), &type, channel.get());
         return channel.get();
       }
     }
     auto channel = std::make_unique<Channel>();
     channel->type = &type;
     channel->kind = kind;
+    channels_.reserve(channels_.size() + 1);
+    retired_.reserve(retired_.size() + 1);
+    HandlerList* list = build_list(*channel);  // its catch-alls
+    // Commit: nothing below throws.
     Channel* raw = channel.get();
     channels_.push_back(std::move(channel));
-    rebuild(*raw);
-    insert_locked(type, raw);
+    publish_list(*raw, list);
+    place(*table_.load(std::memory_order_relaxed), &type, raw);
     return raw;
+  }
+
+  /// type_info equality as the C++ runtime defines it (by name, across libraries).
+  static bool same_type(const Channel& channel, const std::type_info& type) noexcept {
+    return *channel.type == type;
+  }
+
+  /// Drops every table key in `module`; a channel whose own type_info lies there moves to
+  /// another key of the same type, or is retired if it has none. Strong guarantee.
+  void forget_types_locked(const ModuleRanges& module) {
+    TypeTable* table = table_.load(std::memory_order_relaxed);
+    std::vector<std::pair<Channel*, const std::type_info*>> moves;  // channel -> its new type
+    std::vector<Channel*> gone;
+    std::size_t keys_left = 0;
+    for (auto& channel : channels_) {
+      if (!module.contains(channel->type)) continue;
+      const std::type_info* other = nullptr;
+      for (std::size_t i = 0; i < table->capacity(); ++i) {
+        const auto* key = table->entries()[i].key.load(std::memory_order_relaxed);
+        if (key != nullptr && !module.contains(key) &&
+            table->entries()[i].channel.load(std::memory_order_relaxed) == channel.get()) {
+          other = key;
+        }
+      }
+      if (other != nullptr) {
+        moves.emplace_back(channel.get(), other);
+      } else if (!channel->exact.empty()) {
+        throw EventError("forget_module: handlers are still registered for event type '" +
+                         escape_for_log(channel->type->name()) + "' of this module");
+      } else {
+        gone.push_back(channel.get());
+      }
+    }
+    for (std::size_t i = 0; i < table->capacity(); ++i) {
+      const auto* key = table->entries()[i].key.load(std::memory_order_relaxed);
+      if (key != nullptr && !module.contains(key)) ++keys_left;
+    }
+    if (keys_left == table->used) return;  // nothing of the module was seen
+    // Allocate everything first.
+    TypeTable* fresh = new_table(table->capacity());
+    try {
+      old_tables_.reserve(old_tables_.size() + 1);
+      retired_.reserve(retired_.size() + gone.size());
+      forgotten_.reserve(forgotten_.size() + gone.size());
+    } catch (...) {
+      ::operator delete(fresh);
+      throw;
+    }
+    for (std::size_t i = 0; i < table->capacity(); ++i) {
+      const auto* key = table->entries()[i].key.load(std::memory_order_relaxed);
+      if (key != nullptr && !module.contains(key)) {
+        place(*fresh, key, table->entries()[i].channel.load(std::memory_order_relaxed));
+      }
+    }
+    for (auto& [channel, type] : moves) channel->type = type;
+    for (Channel* channel : gone) {
+      publish_list(*channel, nullptr);  // its catch-alls; a late reader finds an empty channel
+      auto it = std::find_if(channels_.begin(), channels_.end(),
+                             [&](const std::unique_ptr<Channel>& c) { return c.get() == channel; });
+      forgotten_.push_back(std::move(*it));  // a reader may still hold the Channel*
+      channels_.erase(it);
+    }
+    // Readers may still be probing the old table: it is freed with the registry.
+    old_tables_.push_back(table);
+    table_.store(fresh, std::memory_order_release);
   }
 
   static bool receives(const Channel& channel, Route route) noexcept {
@@ -422,8 +552,9 @@ private:
     return false;
   }
 
-  /// Publishes a new list for `channel`: its exact handlers, then the catch-alls it receives.
-  void rebuild(Channel& channel) {
+  /// A new list for `channel` (its exact handlers, then the catch-alls it receives in
+  /// registration order), not yet published; null when it would be empty. May throw.
+  HandlerList* build_list(const Channel& channel) const {
     std::vector<HandlerNode*> catch_all;
     for (int r = 1; r <= 3; ++r) {
       if (receives(channel, static_cast<Route>(r))) {
@@ -433,24 +564,67 @@ private:
     std::sort(catch_all.begin(), catch_all.end(),
               [](const HandlerNode* a, const HandlerNode* b) { return a->id < b->id; });
     const std::size_t size = channel.exact.size() + catch_all.size();
-    HandlerList* list = nullptr;
-    if (size != 0) {
-      void* memory = ::operator new(sizeof(HandlerList) + size * sizeof(HandlerNode*));
-      list = new (memory) HandlerList{size};
-      auto** out = reinterpret_cast<HandlerNode**>(list + 1);
-      for (auto* node : channel.exact) *out++ = node;
-      for (auto* node : catch_all) *out++ = node;
-      for (std::size_t i = 0; i < size; ++i) ++list->begin()[i]->refs;
+    if (size == 0) return nullptr;
+    void* memory = ::operator new(sizeof(HandlerList) + size * sizeof(HandlerNode*));
+    auto* list = new (memory) HandlerList{size};
+    auto** out = reinterpret_cast<HandlerNode**>(list + 1);
+    for (auto* node : channel.exact) *out++ = node;
+    for (auto* node : catch_all) *out++ = node;
+    return list;
+  }
+
+  /// Swaps `list` in as what dispatch reads; the old one waits in retired_ for its readers.
+  /// Needs one free place in retired_ (reserved by the caller).
+  void publish_list(Channel& channel, HandlerList* list) noexcept {
+    if (list != nullptr) {
+      for (auto* node : *list) ++node->refs;
     }
     if (HandlerList* old = channel.list.exchange(list, std::memory_order_seq_cst)) retired_.push_back(old);
   }
 
-  void unroute(HandlerNode* node) {
+  /// Lists built for several channels, published together or (if one cannot be built) freed.
+  class PendingLists {
+  public:
+    PendingLists() = default;
+    PendingLists(const PendingLists&) = delete;
+    PendingLists& operator=(const PendingLists&) = delete;
+    ~PendingLists() {
+      for (auto& [channel, list] : lists_) ::operator delete(list);
+    }
+    void add(Channel& channel, HandlerList* list) {
+      try {
+        lists_.emplace_back(&channel, list);
+      } catch (...) {
+        ::operator delete(list);
+        throw;
+      }
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return lists_.size(); }
+    void publish(HandlerRegistry& registry) noexcept {
+      for (auto& [channel, list] : lists_) registry.publish_list(*channel, std::exchange(list, nullptr));
+    }
+
+  private:
+    std::vector<std::pair<Channel*, HandlerList*>> lists_;
+  };
+
+  /// Rebuilds `channel`'s list after a handler left it. Never throws: without memory the old
+  /// list stays published; the handler that left is cancelled (its thunk is the no-op
+  /// marker), and the next rebuild of the channel drops it.
+  void rebuild_after_removal(Channel& channel) noexcept {
+    try {
+      retired_.reserve(retired_.size() + 1);
+      publish_list(channel, build_list(channel));
+    } catch (...) {
+    }
+  }
+
+  void unroute(HandlerNode* node) noexcept {
     for (auto& channel : channels_) {
       auto& exact = channel->exact;
       if (auto it = std::find(exact.begin(), exact.end(), node); it != exact.end()) {
         exact.erase(it);
-        rebuild(*channel);
+        rebuild_after_removal(*channel);
         return;
       }
     }
@@ -459,21 +633,26 @@ private:
       if (auto it = std::find(list.begin(), list.end(), node); it != list.end()) {
         list.erase(it);
         for (auto& channel : channels_) {
-          if (receives(*channel, static_cast<Route>(r))) rebuild(*channel);
+          if (receives(*channel, static_cast<Route>(r))) rebuild_after_removal(*channel);
         }
         return;
       }
     }
   }
 
-  /// Frees the retired lists no reader holds; collects nodes left without owners.
-  void reclaim(std::vector<HandlerNode*>& dead) {
+  /// Frees the retired lists no reader holds; collects nodes left without owners into `dead`.
+  /// Never throws: without memory for the scan, the lists wait for the next writer.
+  void reclaim(HandlerNode*& dead) noexcept {
     if (retired_.empty()) return;
     std::vector<HandlerList*> held;
-    for (const SlotBlock* block = &first_block_; block; block = block->next.load(std::memory_order_acquire)) {
-      for (const auto& slot : block->slots) {
-        if (auto* list = slot.hazard.load(std::memory_order_seq_cst)) held.push_back(list);
+    try {
+      for (const SlotBlock* block = &first_block_; block; block = block->next.load(std::memory_order_acquire)) {
+        for (const auto& slot : block->slots) {
+          if (auto* list = slot.hazard.load(std::memory_order_seq_cst)) held.push_back(list);
+        }
       }
+    } catch (...) {
+      return;
     }
     std::sort(held.begin(), held.end());
     auto keep = std::partition(retired_.begin(), retired_.end(), [&](HandlerList* list) {
@@ -483,17 +662,25 @@ private:
     retired_.erase(keep, retired_.end());
   }
 
-  static void release_list(HandlerList* list, std::vector<HandlerNode*>& dead) {
-    for (auto* node : *list) {
-      if (--node->refs == 0) dead.push_back(node);
-    }
+  void release_list(HandlerList* list, HandlerNode*& dead) noexcept {
+    for (auto* node : *list) drop_ref(node, dead);
     ::operator delete(list);
   }
 
-  static void destroy_all(std::vector<HandlerNode*>& dead) noexcept {
+  /// Drops one owner of `node`; the last one takes it out of by_id_ and onto `dead`.
+  void drop_ref(HandlerNode* node, HandlerNode*& dead) noexcept {
+    if (--node->refs != 0) return;
+    if (auto found = find_registered(by_id_, node->id); found != by_id_.end()) by_id_.erase(found);
+    node->next_dead = dead;
+    dead = node;
+  }
+
+  static void destroy_all(HandlerNode*& dead) noexcept {
     // Outside the writer lock: a callable's destructor may cancel other subscriptions.
-    for (auto* node : dead) node->destroy(node);
-    dead.clear();
+    while (HandlerNode* node = dead) {
+      dead = node->next_dead;
+      node->destroy(node);
+    }
   }
 
   void wait_for_calls(const HandlerNode* node) const noexcept {
@@ -568,6 +755,7 @@ private:
   mutable std::mutex writer_;
   std::uint64_t last_id_ = 0;
   std::vector<std::unique_ptr<Channel>> channels_;
+  std::vector<std::unique_ptr<Channel>> forgotten_;  // channels of unloaded modules' types
   std::vector<HandlerNode*> catch_alls_[4];  // by Route; [0] unused
   std::vector<HandlerNode*> by_id_;  // registered nodes, sorted by id (ids only grow)
   std::vector<HandlerList*> retired_;

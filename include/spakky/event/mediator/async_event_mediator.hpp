@@ -74,6 +74,16 @@ public:
   /// Where handler failures go; an empty handler restores the default (one line on stderr).
   void set_error_handler(ErrorHandler handler) { failures_.set(std::move(handler)); }
 
+  /// Forgets the event types and handlers of the module (shared library) that holds
+  /// `address_in_module` (any function or object of it), so that it can be unloaded: call it
+  /// after cancelling the module's subscriptions and before `dlclose`. It waits until no
+  /// dispatch still reads the module's handlers. Without it, an unloaded module's types stay
+  /// keyed by dangling type_info addresses, which a later module may reuse. Throws EventError
+  /// (changing nothing) while a handler registered from the module is still registered.
+  void forget_module(const void* address_in_module) {
+    registry_->forget_module(detail::ModuleRanges::containing(address_in_module));
+  }
+
 private:
   using Invoke = Awaitable (*)(const detail::HandlerNode*, const AbstractEvent&);
 
