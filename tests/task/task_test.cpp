@@ -399,6 +399,16 @@ TEST_CASE("a task resumed on another thread completes; sync_wait returns on the 
   }
 }
 
+TEST_CASE("sync_wait returns only once the completing thread is done with the signal", "[task][threads]") {
+  // sync_wait's frame (and what it signals through) dies as soon as sync_wait returns; the
+  // thread that completed the task must not touch it after that (it used to notify an atomic
+  // in the destroyed frame). Run many times under ASan and TSan.
+  Threads threads;
+  long total = 0;
+  for (int i = 0; i < 2000; ++i) total += ev::sync_wait(hop_value(threads, 1));
+  CHECK(total == 2 * 2000);
+}
+
 TEST_CASE("nested tasks resumed on other threads complete in order", "[task][threads]") {
   Threads threads;
   std::mutex m;

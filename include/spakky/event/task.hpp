@@ -21,6 +21,8 @@
 #include <spakky/event/detail/frame_pool.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <coroutine>
 #include <cstddef>
 #include <exception>
@@ -289,13 +291,34 @@ using rebind_awaitable_t = typename rebind_awaitable<Awaitable, R>::type;
 
 namespace detail {
 
+/// How sync_wait's coroutine tells the waiting thread it has finished. The signaller notifies
+/// while it holds the mutex, so the waiter (which needs the mutex to see `done`) cannot return
+/// and destroy this object before the signaller is done with it.
+class SyncWaitSignal {
+public:
+  void set() noexcept {
+    const std::lock_guard lock(mutex_);
+    done_ = true;
+    done_changed_.notify_one();
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    done_changed_.wait(lock, [this] { return done_; });
+  }
+
+private:
+  std::mutex mutex_;
+  std::condition_variable done_changed_;
+  bool done_ = false;
+};
+
 /// The coroutine behind sync_wait: runs eagerly, then signals the waiting thread.
 template <class T>
 class SyncWaitTask {
 public:
   struct promise_type {
     using is_sync_wait_promise = void;
-    std::atomic<bool> done{false};
+    SyncWaitSignal* signal = nullptr;  // on the waiting thread's stack, set by run()
     std::exception_ptr error;
     std::add_pointer_t<T> value = nullptr;
 
@@ -307,12 +330,7 @@ public:
       struct Signal {
         bool await_ready() const noexcept { return false; }
         void await_suspend(std::coroutine_handle<promise_type> handle) const noexcept {
-          auto& done = handle.promise().done;
-          done.store(true, std::memory_order_release);
-          // NOTE: the waiter may return (and destroy this frame) as soon as it sees the store;
-          // notify_one only uses the address as a key into libstdc++'s wait table, never the
-          // object, but that is an implementation detail we rely on here.
-          done.notify_one();
+          handle.promise().signal->set();
         }
         void await_resume() const noexcept {}
       };
@@ -338,8 +356,10 @@ public:
 
   /// Starts the coroutine and blocks until it signals (maybe from another thread).
   void run() {
+    SyncWaitSignal signal;
+    handle_.promise().signal = &signal;
     handle_.resume();
-    handle_.promise().done.wait(false, std::memory_order_acquire);
+    signal.wait();
   }
   promise_type& promise() noexcept { return handle_.promise(); }
 

@@ -29,10 +29,11 @@ public:
 #if !defined(SPAKKY_EVENT_DETAIL_NO_FRAME_POOL)
     const std::size_t c = class_of(size);
     if (c < classes) {
-      FramePool& pool = local();
-      if (Block* block = pool.free_[c]) {
-        pool.free_[c] = block->next;
-        --pool.count_[c];
+      FramePool* pool = local();
+      if (pool != nullptr && pool->free_[c] != nullptr) {
+        Block* block = pool->free_[c];
+        pool->free_[c] = block->next;
+        --pool->count_[c];
         return block;
       }
       return ::operator new((c + 1) * granule);
@@ -45,10 +46,10 @@ public:
 #if !defined(SPAKKY_EVENT_DETAIL_NO_FRAME_POOL)
     const std::size_t c = class_of(size);
     if (c < classes) {
-      FramePool& pool = local();
-      if (pool.count_[c] < kept_per_class) {
-        pool.free_[c] = new (frame) Block{pool.free_[c]};
-        ++pool.count_[c];
+      FramePool* pool = local();
+      if (pool != nullptr && pool->count_[c] < kept_per_class) {
+        pool->free_[c] = new (frame) Block{pool->free_[c]};
+        ++pool->count_[c];
         return;
       }
       ::operator delete(frame);
@@ -62,6 +63,7 @@ public:
   FramePool(const FramePool&) = delete;
   FramePool& operator=(const FramePool&) = delete;
   ~FramePool() {
+    destroyed() = true;  // frames freed later on this thread (static objects at exit) skip us
     for (std::size_t c = 0; c < classes; ++c) {
       while (Block* block = free_[c]) {
         free_[c] = block->next;
@@ -80,9 +82,17 @@ private:
   // NOTE: unsized ::operator delete: clang 14 has no sized deallocation by default.
   // NOTE: per shared library under hidden visibility, which is fine: every pool takes and gives
   // plain ::operator new blocks of the class size, so a frame may end in any library's pool.
-  static FramePool& local() noexcept {
+  // NOTE: a Task owned by a static object is freed after this thread's pool was destroyed
+  // (thread_local objects go before statics at exit): then there is no pool, only the heap.
+  static FramePool* local() noexcept {
+    if (destroyed()) return nullptr;
     thread_local FramePool pool;
-    return pool;
+    return &pool;
+  }
+  /// Trivially destructible, so still readable after the pool is gone.
+  static bool& destroyed() noexcept {
+    thread_local bool flag = false;
+    return flag;
   }
 
   Block* free_[classes] = {};
