@@ -45,8 +45,9 @@ public:
     if (auto target = target_.lock()) target->cancel(id_, false);
   }
   /// cancel(), then waits until calls of the handler running on other threads have returned,
-  /// so that what the handler uses can be destroyed next. Never waits for this thread's own
-  /// call (it is safe inside the handler itself).
+  /// so that what the handler uses can be destroyed next — also when the handler was already
+  /// cancelled (by cancel(), from inside itself, or by another cancel_and_wait still waiting).
+  /// Never waits for this thread's own call (it is safe inside the handler itself).
   void cancel_and_wait() noexcept {
     if (auto target = target_.lock()) target->cancel(id_, true);
   }
