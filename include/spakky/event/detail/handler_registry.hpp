@@ -50,6 +50,7 @@ namespace spakky::event::detail {
 /// An immutable array of handlers; `size` nodes follow the header in the same allocation.
 struct HandlerList {
   std::size_t size;
+  std::size_t capacity;  // of the allocation: freed lists are recycled for lists that fit
 
   [[nodiscard]] HandlerNode* const* begin() const noexcept {
     return reinterpret_cast<HandlerNode* const*>(this + 1);
@@ -214,6 +215,7 @@ public:
       if (!by_id_[i]->cancelled) drop_ref(by_id_[i], dead);  // may erase by_id_[i]: walk down
     }
     destroy_all(dead);
+    for (std::size_t i = 0; i < spare_lists_count_; ++i) ::operator delete(spare_lists_[i]);
     for (auto* table : old_tables_) ::operator delete(table);
     ::operator delete(table_.load(std::memory_order_relaxed));
     for (auto* block = first_block_.next.load(std::memory_order_relaxed); block != nullptr;) {
@@ -382,7 +384,7 @@ public:
       route_list.reserve(route_list.size() + 1);
       node->id = last_id_ + 1;
       route_list.push_back(node);  // cannot throw: reserved; rebuilt lists must see the node
-      PendingLists fresh;
+      PendingLists fresh(*this);
       try {
         if (exact_channel != nullptr) {
           fresh.add(*exact_channel, build_list(*exact_channel));
@@ -400,7 +402,7 @@ public:
       id = ++last_id_;
       node->refs = 1;  // the registry's own reference, dropped on cancel
       by_id_.push_back(node);
-      fresh.publish(*this);
+      fresh.publish();
       reclaim(dead);
     }
     destroy_all(dead);
@@ -639,23 +641,62 @@ private:
 
   /// A new list for `channel` (its exact handlers, then the catch-alls it receives in
   /// registration order), not yet published; null when it would be empty. May throw.
-  HandlerList* build_list(const Channel& channel) const {
-    std::vector<HandlerNode*> catch_all;
+  HandlerList* build_list(const Channel& channel) {
+    // The catch-all routes this channel receives, each already in registration order.
+    const std::vector<HandlerNode*>* routes[3];
+    std::size_t route_count = 0;
+    std::size_t size = channel.exact.size();
     for (int r = 1; r <= 3; ++r) {
-      if (receives(channel, static_cast<Route>(r))) {
-        catch_all.insert(catch_all.end(), catch_alls_[r].begin(), catch_alls_[r].end());
+      if (receives(channel, static_cast<Route>(r)) && !catch_alls_[r].empty()) {
+        routes[route_count++] = &catch_alls_[r];
+        size += catch_alls_[r].size();
       }
     }
-    std::sort(catch_all.begin(), catch_all.end(),
-              [](const HandlerNode* a, const HandlerNode* b) { return a->id < b->id; });
-    const std::size_t size = channel.exact.size() + catch_all.size();
     if (size == 0) return nullptr;
-    void* memory = ::operator new(sizeof(HandlerList) + size * sizeof(HandlerNode*));
-    auto* list = new (memory) HandlerList{size};
+    HandlerList* list = allocate_list(size);
     auto** out = reinterpret_cast<HandlerNode**>(list + 1);
     for (auto* node : channel.exact) *out++ = node;
-    for (auto* node : catch_all) *out++ = node;
+    // Merge the routes by registration id (ids only grow, so each route is sorted).
+    std::size_t at[3] = {0, 0, 0};
+    for (;;) {
+      std::size_t best = route_count;
+      for (std::size_t i = 0; i < route_count; ++i) {
+        if (at[i] < routes[i]->size() &&
+            (best == route_count || (*routes[i])[at[i]]->id < (*routes[best])[at[best]]->id)) {
+          best = i;
+        }
+      }
+      if (best == route_count) break;
+      *out++ = (*routes[best])[at[best]++];
+    }
     return list;
+  }
+
+  /// Memory for a list of `size` handlers: a recycled block if one fits. May throw.
+  HandlerList* allocate_list(std::size_t size) {
+    for (std::size_t i = 0; i < spare_lists_count_; ++i) {
+      HandlerList* spare = spare_lists_[i];
+      if (spare->capacity >= size && spare->capacity <= 2 * size + 4) {
+        spare_lists_[i] = spare_lists_[--spare_lists_count_];
+        spare->size = size;
+        return spare;
+      }
+    }
+    void* memory = ::operator new(sizeof(HandlerList) + size * sizeof(HandlerNode*));
+    return new (memory) HandlerList{size, size};
+  }
+
+  /// Gives a list's memory back for reuse; when the spares are full the oldest goes, so they
+  /// follow the sizes in use.
+  void free_list(HandlerList* list) noexcept {
+    if (list == nullptr) return;
+    if (spare_lists_count_ < max_spare_lists) {
+      spare_lists_[spare_lists_count_++] = list;
+      return;
+    }
+    const std::size_t victim = evict_next_++ % max_spare_lists;
+    ::operator delete(spare_lists_[victim]);
+    spare_lists_[victim] = list;
   }
 
   /// Swaps `list` in as what dispatch reads; the old one waits in retired_ for its readers.
@@ -670,27 +711,39 @@ private:
   /// Lists built for several channels, published together or (if one cannot be built) freed.
   class PendingLists {
   public:
-    PendingLists() = default;
+    explicit PendingLists(HandlerRegistry& registry) noexcept : registry_(registry) {}
     PendingLists(const PendingLists&) = delete;
     PendingLists& operator=(const PendingLists&) = delete;
     ~PendingLists() {
-      for (auto& [channel, list] : lists_) ::operator delete(list);
+      if (first_.list != nullptr) registry_.free_list(first_.list);
+      for (auto& [channel, list] : more_) registry_.free_list(list);
     }
     void add(Channel& channel, HandlerList* list) {
+      if (first_.channel == nullptr) {
+        first_ = {&channel, list};  // the common case (an exact route): no allocation
+        return;
+      }
       try {
-        lists_.emplace_back(&channel, list);
+        more_.push_back({&channel, list});
       } catch (...) {
-        ::operator delete(list);
+        registry_.free_list(list);
         throw;
       }
     }
-    [[nodiscard]] std::size_t size() const noexcept { return lists_.size(); }
-    void publish(HandlerRegistry& registry) noexcept {
-      for (auto& [channel, list] : lists_) registry.publish_list(*channel, std::exchange(list, nullptr));
+    [[nodiscard]] std::size_t size() const noexcept { return (first_.channel != nullptr ? 1 : 0) + more_.size(); }
+    void publish() noexcept {
+      if (first_.channel != nullptr) registry_.publish_list(*first_.channel, std::exchange(first_.list, nullptr));
+      for (auto& [channel, list] : more_) registry_.publish_list(*channel, std::exchange(list, nullptr));
     }
 
   private:
-    std::vector<std::pair<Channel*, HandlerList*>> lists_;
+    struct Entry {
+      Channel* channel = nullptr;
+      HandlerList* list = nullptr;
+    };
+    HandlerRegistry& registry_;
+    Entry first_;
+    std::vector<Entry> more_;
   };
 
   /// Rebuilds `channel`'s list after a handler left it. Never throws: without memory the old
@@ -726,30 +779,32 @@ private:
   }
 
   /// Frees the retired lists no reader holds; collects nodes left without owners into `dead`.
-  /// Never throws: without memory for the scan, the lists wait for the next writer.
+  /// Never throws, never allocates.
   void reclaim(HandlerNode*& dead) noexcept {
-    if (retired_.empty()) return;
-    std::vector<HandlerList*> held;
-    try {
-      for (const SlotBlock* block = &first_block_; block; block = block->next.load(std::memory_order_acquire)) {
-        for (const auto& slot : block->slots) {
-          if (auto* list = slot.hazard.load(std::memory_order_seq_cst)) held.push_back(list);
-        }
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < retired_.size(); ++i) {
+      HandlerList* list = retired_[i];
+      if (held_by_a_reader(list)) {
+        retired_[kept++] = list;
+      } else {
+        release_list(list, dead);
       }
-    } catch (...) {
-      return;
     }
-    std::sort(held.begin(), held.end());
-    auto keep = std::partition(retired_.begin(), retired_.end(), [&](HandlerList* list) {
-      return std::binary_search(held.begin(), held.end(), list);
-    });
-    for (auto it = keep; it != retired_.end(); ++it) release_list(*it, dead);
-    retired_.erase(keep, retired_.end());
+    retired_.erase(retired_.begin() + static_cast<std::ptrdiff_t>(kept), retired_.end());
+  }
+
+  bool held_by_a_reader(const HandlerList* list) const noexcept {
+    for (const SlotBlock* block = &first_block_; block; block = block->next.load(std::memory_order_acquire)) {
+      for (const auto& slot : block->slots) {
+        if (slot.hazard.load(std::memory_order_seq_cst) == list) return true;
+      }
+    }
+    return false;
   }
 
   void release_list(HandlerList* list, HandlerNode*& dead) noexcept {
     for (auto* node : *list) drop_ref(node, dead);
-    ::operator delete(list);
+    free_list(list);
   }
 
   /// Drops one owner of `node`; the last one takes it out of by_id_ and onto `dead`.
@@ -843,6 +898,10 @@ private:
   std::vector<HandlerNode*> catch_alls_[4];  // by Route; [0] unused
   std::vector<HandlerNode*> by_id_;  // registered nodes, sorted by id (ids only grow)
   std::vector<HandlerList*> retired_;
+  static constexpr std::size_t max_spare_lists = 8;
+  HandlerList* spare_lists_[max_spare_lists] = {};  // freed lists kept for reuse
+  std::size_t spare_lists_count_ = 0;
+  std::size_t evict_next_ = 0;
   std::vector<TypeTable*> old_tables_;
 };
 
