@@ -3,12 +3,17 @@
 /// The value codec behind JsonEventSerializer (internal): writes and reads the field types
 /// an event may have over nlohmann::ordered_json (which keeps keys in insertion order).
 ///
-/// Supported field types: std::string, bool, integers (range-checked on read), floating
-/// point, std::optional<T> (null when empty; a missing key reads as empty), EventId (UUID
-/// string), Timestamp (ISO 8601 UTC, as pydantic writes it), sequence containers
+/// Supported field types: std::string, bool, integers and floating point (range-checked on
+/// read: see read), std::optional<T> (null when empty; a missing key reads as empty), EventId
+/// (UUID string), Timestamp (ISO 8601 UTC, as pydantic writes it), sequence containers
 /// (std::vector, std::deque, std::list), std::array, string-keyed maps, structs listed with
-/// SPAKKY_EVENT_JSON_FIELDS (nested objects), and anything nlohmann::ordered_json converts
-/// itself (enums, or a user's to_json/from_json).
+/// SPAKKY_EVENT_JSON_FIELDS (nested objects), free-form JSON (nlohmann::json and
+/// nlohmann::ordered_json: any JSON value, written as it is), and anything
+/// nlohmann::ordered_json converts itself (enums, or a user's to_json/from_json).
+///
+/// Writing counts nesting levels (the event's object is level 1) and refuses a value deeper
+/// than the limit before it recurses into it (JsonWriteError); reading relies on the parse
+/// (json/parse.hpp) having refused deeper input: both recurse once per level.
 
 #include <spakky/event/detail/timestamp_format.hpp>
 #include <spakky/event/detail/timestamp_parse.hpp>
@@ -19,6 +24,8 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <charconv>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -67,8 +74,31 @@ public:
       : std::runtime_error("field '" + path.str() + "': " + std::string(what)) {}
 };
 
+/// A value cannot be written: it nests deeper than the limit, or JSON text cannot hold it.
+class JsonWriteError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The nesting level of the value being written (the event's object is level 1) and the limit.
+struct Depth {
+  std::size_t level;
+  std::size_t max;
+
+  /// The level of the elements of a container written at this level; JsonWriteError if the
+  /// container itself is too deep.
+  [[nodiscard]] Depth open() const {
+    if (level > max) throw JsonWriteError("a value is nested deeper than " + std::to_string(max) + " levels");
+    return {level + 1, max};
+  }
+};
+
 template <class T>
 inline constexpr bool always_false = false;
+
+/// nlohmann's own value types, written and read as the JSON value they hold.
+template <class T>
+concept JsonValue = std::is_same_v<T, nlohmann::json> || std::is_same_v<T, nlohmann::ordered_json>;
 
 template <class T>
 struct is_optional : std::false_type {};
@@ -89,7 +119,7 @@ concept StringKeyedMap = requires(T& map, std::string key, typename T::mapped_ty
 } && std::is_same_v<typename T::key_type, std::string>;
 
 template <class T>
-concept Sequence = !std::is_same_v<T, std::string> && !StringKeyedMap<T> && !is_std_array<T>::value &&
+concept Sequence = !std::is_same_v<T, std::string> && !JsonValue<T> && !StringKeyedMap<T> && !is_std_array<T>::value &&
                    requires(T& seq, typename T::value_type value) {
                      seq.begin();
                      seq.end();
@@ -129,15 +159,69 @@ inline const Json* find(const JsonObject& object, std::string_view key, std::siz
 }
 
 template <class T>
-void write(Json& out, const T& value);
+void write(Json& out, const T& value, Depth depth);
 template <class T>
 void read(const Json& in, T& value, const JsonPath& path);
 
-/// Appends the listed fields of `value` to `object`, in the listed order.
+/// Appends the listed fields of `value` to `object`, in the listed order; `depth` is the level
+/// of the fields.
 template <class T>
-void write_fields(JsonObject& object, const T& value) {
-  std::apply([&](const auto&... field) { (write(append(object, field.name), value.*field.member), ...); },
+void write_fields(JsonObject& object, const T& value, Depth depth) {
+  std::apply([&](const auto&... field) { (write(append(object, field.name), value.*field.member, depth), ...); },
              json_fields_v<T>);
+}
+
+/// Checks that a JSON value can be written: no deeper than the limit (checked before each
+/// level is entered, so the check's own recursion is bounded), and no binary or discarded
+/// value, which JSON text cannot hold.
+template <JsonValue J>
+void check_writable(const J& value, Depth depth) {
+  switch (value.type()) {
+    case nlohmann::json::value_t::array:
+    case nlohmann::json::value_t::object: {
+      const Depth inner = depth.open();
+      for (const auto& element : value) check_writable(element, inner);
+      return;
+    }
+    case nlohmann::json::value_t::binary:
+      throw JsonWriteError("a binary JSON value has no JSON text");
+    case nlohmann::json::value_t::discarded:
+      throw JsonWriteError("a discarded JSON value has no JSON text");
+    default:
+      return;
+  }
+}
+
+/// `number` as a `T`. A non-zero number that becomes 0 in T, or whose magnitude rounds
+/// beyond T's largest (to infinity), is out of range; subnormal results are in range.
+constexpr double power_of_two(int exponent) noexcept {
+  double result = 1;
+  for (; exponent > 0; --exponent) result *= 2;
+  return result;
+}
+
+template <class T>
+T narrow_floating(double number, const JsonPath& path) {
+  if constexpr (sizeof(T) >= sizeof(double)) {
+    return static_cast<T>(number);
+  } else {
+    using limits = std::numeric_limits<T>;
+    // Halfway between T's largest and the next power of two: from there on, T rounds to infinity.
+    constexpr double overflow =
+        power_of_two(limits::max_exponent) - power_of_two(limits::max_exponent - limits::digits - 1);
+    const double magnitude = std::fabs(number);
+    // Between T's largest and `overflow`, the number rounds to T's largest (a cast would be
+    // undefined: the value lies beyond T's range).
+    const T narrowed = magnitude <= static_cast<double>(limits::max()) ? static_cast<T>(number)
+                       : number < 0                                     ? limits::lowest()
+                                                                        : limits::max();
+    if (magnitude >= overflow || (narrowed == 0 && number != 0)) {
+      std::array<char, 32> text{};
+      const auto end = std::to_chars(text.data(), text.data() + text.size(), number).ptr;
+      throw JsonReadError(path, "number " + std::string(text.data(), end) + " out of range for a float");
+    }
+    return narrowed;
+  }
 }
 
 template <class T>
@@ -166,15 +250,16 @@ void read_fields(const JsonObject& object, T& value, const JsonPath* parent) {
 }
 
 template <class T>
-void write(Json& out, const T& value) {
+void write(Json& out, const T& value, Depth depth) {
   if constexpr (HasJsonFields<T>) {
+    const Depth inner = depth.open();
     out = Json(Json::value_t::object);
     auto& object = out.get_ref<JsonObject&>();
     object.reserve(std::tuple_size_v<std::remove_cvref_t<decltype(json_fields_v<T>)>>);
-    write_fields(object, value);
+    write_fields(object, value, inner);
   } else if constexpr (is_optional<T>::value) {
     if (value.has_value()) {
-      write(out, *value);
+      write(out, *value, depth);
     } else {
       out = nullptr;
     }
@@ -184,17 +269,24 @@ void write(Json& out, const T& value) {
     out = value.to_string();
   } else if constexpr (std::is_same_v<T, Timestamp>) {
     out = format_timestamp(value);
+  } else if constexpr (JsonValue<T>) {
+    check_writable(value, depth);
+    out = Json(value);  // bounded: checked above
   } else if constexpr (Sequence<T> || is_std_array<T>::value) {
+    const Depth inner = depth.open();
     out = Json(Json::value_t::array);
     auto& array = out.get_ref<JsonArray&>();
     if constexpr (requires { value.size(); }) array.reserve(value.size());
-    for (const auto& element : value) write(array.emplace_back(), element);
+    for (const auto& element : value) write(array.emplace_back(), element, inner);
   } else if constexpr (StringKeyedMap<T>) {
+    const Depth inner = depth.open();
     out = Json(Json::value_t::object);
     auto& object = out.get_ref<JsonObject&>();
-    for (const auto& [key, element] : value) write(append(object, key), element);
+    for (const auto& [key, element] : value) write(append(object, key), element, inner);
   } else if constexpr (std::is_constructible_v<Json, const T&>) {
-    out = Json(value);  // nlohmann's own conversions: enums, a user's to_json(ordered_json&, const T&)
+    Json converted(value);  // nlohmann's own conversions: enums, a user's to_json(ordered_json&, const T&)
+    check_writable(converted, depth);
+    out = std::move(converted);
   } else {
     static_assert(always_false<T>,
                   "JsonEventSerializer cannot write this field type: list a struct's fields with "
@@ -233,14 +325,7 @@ void read(const Json& in, T& value, const JsonPath& path) {
     }
   } else if constexpr (std::is_floating_point_v<T>) {
     if (!in.is_number()) wrong_type(in, path, "a number");
-    const double number = in.get<double>();
-    if constexpr (sizeof(T) < sizeof(double)) {
-      if (number > static_cast<double>(std::numeric_limits<T>::max()) ||
-          number < static_cast<double>(std::numeric_limits<T>::lowest())) {
-        throw JsonReadError(path, "number out of range");
-      }
-    }
-    value = static_cast<T>(number);
+    value = narrow_floating<T>(in.get<double>(), path);
   } else if constexpr (std::is_same_v<T, EventId>) {
     if (!in.is_string()) wrong_type(in, path, "a UUID string");
     const auto id = EventId::try_parse(in.get_ref<const std::string&>());
@@ -252,6 +337,8 @@ void read(const Json& in, T& value, const JsonPath& path) {
     const auto at = parse_timestamp(in.get_ref<const std::string&>(), &why);
     if (!at) throw JsonReadError(path, "not an ISO 8601 date-time with a UTC offset (" + std::string(why) + ")");
     value = *at;
+  } else if constexpr (JsonValue<T>) {
+    value = T(in);  // recurses once per level: the parse bounded the depth
   } else if constexpr (Sequence<T>) {
     if (!in.is_array()) wrong_type(in, path, "an array");
     const auto& array = in.get_ref<const JsonArray&>();
