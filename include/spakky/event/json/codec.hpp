@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// The value codec behind JsonEventSerializer (internal): writes and reads the field types
-/// an event may have over nlohmann::ordered_json (which keeps keys in insertion order).
+/// The value codec behind JsonEventSerializer (internal): writes the field types an event may
+/// have straight to JSON text (json/writer.hpp), and reads them from the DOM of a parsed
+/// payload, an nlohmann::ordered_json (which keeps keys in insertion order).
 ///
 /// Supported field types: std::string, bool, integers and floating point (range-checked on
 /// read: see read), std::optional<T> (null when empty; a missing key reads as empty), EventId
@@ -20,11 +21,12 @@
 #include <spakky/event/event.hpp>
 #include <spakky/event/event_id.hpp>
 #include <spakky/event/json/fields.hpp>
+#include <spakky/event/json/number_format.hpp>
+#include <spakky/event/json/writer.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -74,31 +76,9 @@ public:
       : std::runtime_error("field '" + path.str() + "': " + std::string(what)) {}
 };
 
-/// A value cannot be written: it nests deeper than the limit, or JSON text cannot hold it.
-class JsonWriteError : public std::runtime_error {
-public:
-  using std::runtime_error::runtime_error;
-};
-
-/// The nesting level of the value being written (the event's object is level 1) and the limit.
-struct Depth {
-  std::size_t level;
-  std::size_t max;
-
-  /// The level of the elements of a container written at this level; JsonWriteError if the
-  /// container itself is too deep.
-  [[nodiscard]] Depth open() const {
-    if (level > max) throw JsonWriteError("a value is nested deeper than " + std::to_string(max) + " levels");
-    return {level + 1, max};
-  }
-};
-
 template <class T>
 inline constexpr bool always_false = false;
 
-/// nlohmann's own value types, written and read as the JSON value they hold.
-template <class T>
-concept JsonValue = std::is_same_v<T, nlohmann::json> || std::is_same_v<T, nlohmann::ordered_json>;
 
 template <class T>
 struct is_optional : std::false_type {};
@@ -134,14 +114,6 @@ concept Integer = std::is_integral_v<T> && !std::is_same_v<T, bool>;
   throw JsonReadError(path, "expected " + std::string(expected) + ", got " + std::string(in.type_name()));
 }
 
-/// Appends `key: value` to an object whose keys are known to be unique (skips ordered_map's
-/// linear duplicate search).
-inline Json& append(JsonObject& object, std::string_view key) {
-  auto& entries = static_cast<std::vector<std::pair<const std::string, Json>>&>(object);
-  return entries.emplace_back(std::piecewise_construct, std::forward_as_tuple(key), std::forward_as_tuple())
-      .second;
-}
-
 /// The value under `key`, or null. `hint` is where the search starts (the position after the
 /// previous field): payloads written in declaration order are read in one pass.
 inline const Json* find(const JsonObject& object, std::string_view key, std::size_t& hint) noexcept {
@@ -159,47 +131,31 @@ inline const Json* find(const JsonObject& object, std::string_view key, std::siz
 }
 
 template <class T>
-void write(Json& out, const T& value, Depth depth);
+void write(std::string& out, const T& value, Depth depth);
 template <class T>
 void read(const Json& in, T& value, const JsonPath& path);
 
-/// Appends the listed fields of `value` to `object`, in the listed order; `depth` is the level
-/// of the fields.
+/// Appends `,"name":value` for each listed field of `value`, in the listed order; `depth` is
+/// the level of the fields. (The names are C++ identifiers: nothing to escape.)
 template <class T>
-void write_fields(JsonObject& object, const T& value, Depth depth) {
-  std::apply([&](const auto&... field) { (write(append(object, field.name), value.*field.member, depth), ...); },
-             json_fields_v<T>);
+void write_fields(std::string& out, const T& value, Depth depth) {
+  std::apply(
+      [&](const auto&... field) {
+        ((out += ",\"", out += field.name, out += "\":", write(out, value.*field.member, depth)), ...);
+      },
+      json_fields_v<T>);
 }
 
-/// Checks that a JSON value can be written: no deeper than the limit (checked before each
-/// level is entered, so the check's own recursion is bounded), and no binary or discarded
-/// value, which JSON text cannot hold.
-template <JsonValue J>
-void check_writable(const J& value, Depth depth) {
-  switch (value.type()) {
-    case nlohmann::json::value_t::array:
-    case nlohmann::json::value_t::object: {
-      const Depth inner = depth.open();
-      for (const auto& element : value) check_writable(element, inner);
-      return;
-    }
-    case nlohmann::json::value_t::binary:
-      throw JsonWriteError("a binary JSON value has no JSON text");
-    case nlohmann::json::value_t::discarded:
-      throw JsonWriteError("a discarded JSON value has no JSON text");
-    default:
-      return;
-  }
-}
-
-/// `number` as a `T`. A non-zero number that becomes 0 in T, or whose magnitude rounds
-/// beyond T's largest (to infinity), is out of range; subnormal results are in range.
+/// 2^exponent (exponent >= 0), at compile time.
 constexpr double power_of_two(int exponent) noexcept {
   double result = 1;
   for (; exponent > 0; --exponent) result *= 2;
   return result;
 }
 
+/// `number` as a `T`. A non-zero number that becomes 0 in T, or whose magnitude rounds beyond
+/// T's largest (to infinity), is out of range; rounding and subnormal results are not errors.
+/// (A double itself cannot be out of range here: the parse refused such numbers.)
 template <class T>
 T narrow_floating(double number, const JsonPath& path) {
   if constexpr (sizeof(T) >= sizeof(double)) {
@@ -216,9 +172,7 @@ T narrow_floating(double number, const JsonPath& path) {
                        : number < 0                                     ? limits::lowest()
                                                                         : limits::max();
     if (magnitude >= overflow || (narrowed == 0 && number != 0)) {
-      std::array<char, 32> text{};
-      const auto end = std::to_chars(text.data(), text.data() + text.size(), number).ptr;
-      throw JsonReadError(path, "number " + std::string(text.data(), end) + " out of range for a float");
+      throw JsonReadError(path, "number " + format_number(number) + " out of range for a float");
     }
     return narrowed;
   }
@@ -250,43 +204,69 @@ void read_fields(const JsonObject& object, T& value, const JsonPath* parent) {
 }
 
 template <class T>
-void write(Json& out, const T& value, Depth depth) {
+void write(std::string& out, const T& value, Depth depth) {
   if constexpr (HasJsonFields<T>) {
     const Depth inner = depth.open();
-    out = Json(Json::value_t::object);
-    auto& object = out.get_ref<JsonObject&>();
-    object.reserve(std::tuple_size_v<std::remove_cvref_t<decltype(json_fields_v<T>)>>);
-    write_fields(object, value, inner);
+    const std::size_t open_at = out.size();
+    write_fields(out, value, inner);
+    if (out.size() == open_at) {
+      out += "{}";
+    } else {
+      out[open_at] = '{';  // the first field's leading comma
+      out += '}';
+    }
   } else if constexpr (is_optional<T>::value) {
     if (value.has_value()) {
       write(out, *value, depth);
     } else {
-      out = nullptr;
+      out += "null";
     }
-  } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool> || std::is_arithmetic_v<T>) {
-    out = value;
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    write_string(out, value);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    out += value ? "true" : "false";
+  } else if constexpr (Integer<T>) {
+    write_integer(out, value);
+  } else if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    write_floating(out, value);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    // pydantic's floats are doubles: a long double is written (and read) as one.
+    write_floating(out, static_cast<double>(value));
   } else if constexpr (std::is_same_v<T, EventId>) {
-    out = value.to_string();
+    out += '"';
+    out += value.to_string();
+    out += '"';
   } else if constexpr (std::is_same_v<T, Timestamp>) {
-    out = format_timestamp(value);
+    out += '"';
+    out += format_timestamp(value);
+    out += '"';
   } else if constexpr (JsonValue<T>) {
-    check_writable(value, depth);
-    out = Json(value);  // bounded: checked above
+    write_json_value(out, value, depth);
   } else if constexpr (Sequence<T> || is_std_array<T>::value) {
     const Depth inner = depth.open();
-    out = Json(Json::value_t::array);
-    auto& array = out.get_ref<JsonArray&>();
-    if constexpr (requires { value.size(); }) array.reserve(value.size());
-    for (const auto& element : value) write(array.emplace_back(), element, inner);
+    out += '[';
+    bool first = true;
+    for (const auto& element : value) {
+      if (!first) out += ',';
+      first = false;
+      write(out, element, inner);
+    }
+    out += ']';
   } else if constexpr (StringKeyedMap<T>) {
     const Depth inner = depth.open();
-    out = Json(Json::value_t::object);
-    auto& object = out.get_ref<JsonObject&>();
-    for (const auto& [key, element] : value) write(append(object, key), element, inner);
+    out += '{';
+    bool first = true;
+    for (const auto& [key, element] : value) {
+      if (!first) out += ',';
+      first = false;
+      write_string(out, key);
+      out += ':';
+      write(out, element, inner);
+    }
+    out += '}';
   } else if constexpr (std::is_constructible_v<Json, const T&>) {
-    Json converted(value);  // nlohmann's own conversions: enums, a user's to_json(ordered_json&, const T&)
-    check_writable(converted, depth);
-    out = std::move(converted);
+    // nlohmann's own conversions: enums, a user's to_json(ordered_json&, const T&).
+    write_json_value(out, Json(value), depth);
   } else {
     static_assert(always_false<T>,
                   "JsonEventSerializer cannot write this field type: list a struct's fields with "

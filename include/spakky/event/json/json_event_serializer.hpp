@@ -77,14 +77,16 @@ template <class E>
 std::string encode(const AbstractIntegrationEvent& base, std::size_t max_depth) {
   const E& event = static_cast<const E&>(base);
   const Depth fields = Depth{1, max_depth}.open();  // the event's own object is level 1
-  Json root(Json::value_t::object);
-  auto& object = root.get_ref<JsonObject&>();
-  object.reserve(2 + std::tuple_size_v<std::remove_cvref_t<decltype(json_fields_v<E>)>>);
-  append(object, "event_id") = event.event_id().to_string();
-  append(object, "timestamp") = format_timestamp(event.timestamp());
-  write_fields(object, event, fields);
-  // Raw UTF-8 (ensure_ascii off), as pydantic writes it; invalid UTF-8 throws (strict).
-  return root.dump(-1, ' ', false, Json::error_handler_t::strict);
+  std::string out;
+  out.reserve(256);
+  out += R"({"event_id":")";
+  out += event.event_id().to_string();
+  out += R"(","timestamp":")";
+  out += format_timestamp(event.timestamp());
+  out += '"';
+  write_fields(out, event, fields);
+  out += '}';
+  return out;
 }
 
 template <class E>
@@ -111,8 +113,15 @@ std::unique_ptr<AbstractIntegrationEvent> decode(const JsonObject& object) {
 
 /// Writes integration events as JSON objects `{"event_id":..., "timestamp":..., <fields>}`
 /// (fields in the order listed with SPAKKY_EVENT_JSON_FIELDS, absent optionals as null,
-/// non-ASCII as raw UTF-8, timestamps as pydantic spells them) and reads them back by event
-/// name. Reading accepts `Z` and `+HH:MM` offsets (converted to UTC), any number of fraction
+/// non-ASCII as raw UTF-8, timestamps and floats as pydantic spells them) and reads them back
+/// by event name.
+///
+/// Floats: a double is written byte for byte as pydantic 2 writes it (shortest round-trip
+/// digits: `1e-9`, `0.00001`, `1000000000000000.0`, `1e+16`, `-0.0`; json/number_format.hpp).
+/// A `float` field is written with the shortest digits that read back as that float (`0.1f`
+/// as `0.1`, not as its exact value `0.10000000149011612`), which pydantic reads and writes
+/// back unchanged. An infinite or NaN value is a SerializationError (pydantic would write
+/// null, which no float field reads back). Reading accepts `Z` and `+HH:MM` offsets (converted to UTC), any number of fraction
 /// digits (truncated to microseconds) or none, ignores keys it does not know, and reads a
 /// missing std::optional field as empty.
 ///
@@ -197,8 +206,8 @@ public:
   void set_max_depth(std::size_t levels) noexcept { max_depth_ = levels; }
 
   /// The JSON payload of `event`. SerializationError if its dynamic type is not registered,
-  /// a string field is not valid UTF-8, a value nests deeper than max_depth(), or a JSON-valued
-  /// field holds what JSON text cannot (a binary value).
+  /// a string field is not valid UTF-8, a value nests deeper than max_depth(), a number is
+  /// infinite or NaN, or a JSON-valued field holds what JSON text cannot (a binary value).
   [[nodiscard]] std::string serialize(const AbstractIntegrationEvent& event) const override {
     const auto found = by_type_.find(std::type_index(typeid(event)));
     if (found == by_type_.end()) {
@@ -209,10 +218,7 @@ public:
       return found->second.encode(event, max_depth_);
     } catch (const detail::json::JsonWriteError& e) {
       throw SerializationError(event.event_name(), e.what());
-    } catch (const nlohmann::json::type_error& e) {
-      if (e.id == 316) throw SerializationError(event.event_name(), std::string("a string is not valid UTF-8: ") + e.what());
-      throw SerializationError(event.event_name(), e.what());
-    } catch (const nlohmann::json::exception& e) {
+    } catch (const nlohmann::json::exception& e) {  // a user's to_json
       throw SerializationError(event.event_name(), e.what());
     }
   }
