@@ -51,7 +51,7 @@ struct Shipment final : ev::AbstractIntegrationEvent {
   ev::Timestamp shipped_at;
 };
 
-/// A recursive field type, and free-form JSON fields.
+/// A recursive field type, free-form JSON fields, an ordered map of floats.
 struct Category {
   std::string name;
   std::vector<Category> children;
@@ -63,6 +63,7 @@ struct CatalogChanged final : ev::AbstractIntegrationEvent {
   Category root;
   nlohmann::ordered_json extra;
   std::optional<nlohmann::json> meta;
+  std::optional<ev::OrderedMap<float>> weights;
 };
 
 /// Default-constructible: rebuilt through the other path.
@@ -75,7 +76,7 @@ SPAKKY_EVENT_JSON_FIELDS(OrderPlaced, order_id, amount, quantity, express, addre
 SPAKKY_EVENT_JSON_FIELDS(Shipment, count, small, ratio, grid, stops, parent_event, shipped_at)
 SPAKKY_EVENT_JSON_FIELDS(Ping, sequence)
 SPAKKY_EVENT_JSON_FIELDS(Category, name, children)
-SPAKKY_EVENT_JSON_FIELDS(CatalogChanged, root, extra, meta)
+SPAKKY_EVENT_JSON_FIELDS(CatalogChanged, root, extra, meta, weights)
 
 const ev::JsonEventSerializer& serializer() {
   static const ev::JsonEventSerializer instance = [] {

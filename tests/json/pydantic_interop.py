@@ -88,6 +88,10 @@ CASES = [
                                  stock={"a": 1, "b": 2}, origin=Address("Seoul", "04524"),
                                  stops=[Address("A", "1"), Address("B", "2")], parent_event=uuid4(),
                                  shipped_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)), True),
+    # A dict keeps insertion order: so does OrderedMap, byte for byte.
+    ("orders.shipment", Shipment(timestamp=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), count=1, ratio=2.5, grid=[],
+                                 stock={"z": 1, "a": 2, "m": 3}, stops=[], parent_event=uuid4(),
+                                 shipped_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)), True),
     ("orders.shipment", Shipment(count=9223372036854775807, ratio=-1.5, grid=[], stock={}, stops=[],
                                  parent_event=uuid4(), shipped_at=datetime(2030, 6, 1, 12, 0, tzinfo=KST)), False),
 ]

@@ -7,7 +7,8 @@
 /// Supported field types: std::string, bool, integers and floating point (range-checked on
 /// read: see read), std::optional<T> (null when empty; a missing key reads as empty), EventId
 /// (UUID string), Timestamp (ISO 8601 UTC, as pydantic writes it), sequence containers
-/// (std::vector, std::deque, std::list), std::array, string-keyed maps, structs listed with
+/// (std::vector, std::deque, std::list), std::array, string-keyed maps (OrderedMap keeps the
+/// payload's key order; std::map sorts, std::unordered_map scatters), structs listed with
 /// SPAKKY_EVENT_JSON_FIELDS (nested objects), free-form JSON (nlohmann::json and
 /// nlohmann::ordered_json: any JSON value, written as it is), and anything
 /// nlohmann::ordered_json converts itself (enums, or a user's to_json/from_json).
@@ -22,6 +23,7 @@
 #include <spakky/event/event_id.hpp>
 #include <spakky/event/json/fields.hpp>
 #include <spakky/event/json/number_format.hpp>
+#include <spakky/event/json/ordered_map.hpp>
 #include <spakky/event/json/writer.hpp>
 
 #include <nlohmann/json.hpp>
@@ -84,6 +86,20 @@ template <class T>
 struct is_optional : std::false_type {};
 template <class T>
 struct is_optional<std::optional<T>> : std::true_type {};
+
+template <class T>
+struct is_ordered_map : std::false_type {};
+template <class T>
+struct is_ordered_map<OrderedMap<T>> : std::true_type {};
+
+/// Fills an OrderedMap from a parsed object without searching it for each key (the parse
+/// already made the keys unique): linear in the number of keys.
+struct OrderedMapAccess {
+  template <class T>
+  static auto& entries(OrderedMap<T>& map) noexcept {
+    return map.entries_;
+  }
+};
 
 template <class T>
 struct is_std_array : std::false_type {};
@@ -337,6 +353,17 @@ void read(const Json& in, T& value, const JsonPath& path) {
                                     std::to_string(array.size()));
     }
     for (std::size_t i = 0; i < array.size(); ++i) read(array[i], value[i], JsonPath(&path, i));
+  } else if constexpr (is_ordered_map<T>::value) {
+    if (!in.is_object()) wrong_type(in, path, "an object");
+    const auto& object = in.get_ref<const JsonObject&>();
+    auto& entries = OrderedMapAccess::entries(value);
+    entries.clear();
+    entries.reserve(object.size());
+    for (const auto& [key, element] : object) {
+      typename T::mapped_type mapped{};
+      read(element, mapped, JsonPath(&path, std::string_view(key)));
+      entries.emplace_back(key, std::move(mapped));
+    }
   } else if constexpr (StringKeyedMap<T>) {
     if (!in.is_object()) wrong_type(in, path, "an object");
     value.clear();
