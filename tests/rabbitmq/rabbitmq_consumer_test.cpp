@@ -284,14 +284,19 @@ TEST_CASE("handlers registered while the consumer runs get their event name boun
   auto cancelled = consumer.register_handler([&](const OrderCancelled& e) { seen.add({"cancel " + e.order_id, 0, 0, {}}); });
   ev::RabbitMqEventTransport transport({.url = broker_url(), .exchange = names.exchange});
   ev::DirectEventBus bus(transport, serializer);
-  // The binding is made by the run loop within its poll interval; until then the exchange
-  // drops the message (no queue bound for it), so send until one arrives.
+  // The binding is made by the run loop within its poll interval; until then no queue takes
+  // the message and the (mandatory) send fails, so send until one goes through.
   REQUIRE(eventually(
       [&] {
-        bus.send(OrderCancelled("o-3"));
-        return eventually([&] { return seen.size() >= 1; }, 200ms);
+        try {
+          bus.send(OrderCancelled("o-3"));
+          return true;
+        } catch (const ev::TransportError&) {
+          return false;
+        }
       },
       10s));
+  REQUIRE(eventually([&] { return seen.size() == 1; }, 10s));
   CHECK(seen.snapshot().at(0).order_id == "cancel o-3");
 }
 

@@ -319,6 +319,31 @@ public:
     if (reply.reply_type != AMQP_RESPONSE_NORMAL) lost("cannot read a delivered message: " + describe_reply(reply));
   }
 
+  /// What read_return() found: the message the broker handed back, and why.
+  struct Returned {
+    std::string exchange;
+    std::string routing_key;
+    std::string body;
+    std::string reason;  ///< for an error message (the error escapes it)
+  };
+
+  /// Reads a basic.return just returned by next_frame() (`frame`) and the message that
+  /// follows it: the broker could not route a message published with `mandatory`.
+  Returned read_return(const amqp_frame_t& frame) {
+    const auto* method = static_cast<const amqp_basic_return_t*>(frame.payload.method.decoded);
+    Returned result;
+    result.exchange = view(method->exchange);
+    result.routing_key = view(method->routing_key);
+    result.reason = "the broker could not route the message (basic.return " + std::to_string(method->reply_code) +
+                    " " + std::string(view(method->reply_text)) + "): no queue is bound to exchange '" +
+                    result.exchange + "' for routing key '" + result.routing_key + "'";
+    amqp_message_t message;
+    read_message(message);
+    result.body = view(message.body);
+    amqp_destroy_message(&message);
+    return result;
+  }
+
   /// Frees the memory of frames already handled (all of it: callers copy what they keep).
   void release_buffers() noexcept { amqp_maybe_release_buffers(state_); }
 
