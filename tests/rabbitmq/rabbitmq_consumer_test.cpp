@@ -371,3 +371,113 @@ TEST_CASE("the consumer reports connection failures and keeps trying", "[rabbitm
   const std::lock_guard lock(mutex);
   CHECK(errors.at(0).find("cannot connect to amqp://guest:***@127.0.0.1:1/") != std::string::npos);
 }
+
+TEST_CASE("a consumer whose handlers were all cancelled acknowledges nothing: it stops consuming and the message waits",
+          "[rabbitmq][consumer][unhandled]") {
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  ev::RabbitMqEventConsumer consumer(serializer, names.consumer_options());
+  Seen seen;
+  auto first = consumer.register_handler([&](const OrderPlaced& e) { seen.add(record(consumer, e)); });
+  consumer.start();
+  REQUIRE(consumer.wait_until_consuming(15s));
+  first.cancel_and_wait();  // e.g. a shutdown that ends the subscriptions before the consumer
+
+  RawClient client;
+  const std::string payload = serializer.serialize(OrderPlaced("o-1", 1));
+  client.publish(names.exchange, "OrderPlaced", payload, std::string("OrderPlaced"));
+
+  // Found without a handler, the message goes back to the queue and the consumer stops taking more.
+  REQUIRE(eventually([&] { return consumer.stats().requeued == 1; }, 15s));
+  CHECK_FALSE(consumer.consuming());
+  CHECK(eventually([&] { return client.message_count(names.queue) == 1; }, 5s));
+  CHECK(consumer.stats().acked == 0);
+  CHECK(consumer.stats().dead_lettered == 0);
+  CHECK(consumer.stats().requeued == 1);
+  CHECK(seen.size() == 0);
+
+  // A handler registered again: the consumer resumes and the message is handled, as a first attempt.
+  auto second = consumer.register_handler([&](const OrderPlaced& e) { seen.add(record(consumer, e)); });
+  REQUIRE(consumer.wait_until_consuming(15s));
+  REQUIRE(eventually([&] { return seen.size() == 1; }, 15s));
+  CHECK(seen.snapshot().at(0).order_id == "o-1");
+  CHECK(seen.snapshot().at(0).attempt == 1);
+  CHECK(eventually([&] { return consumer.stats().acked == 1; }, 5s));
+}
+
+TEST_CASE("a type whose last handler is gone is unbound; its waiting messages are requeued, then dead-lettered",
+          "[rabbitmq][consumer][unhandled]") {
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  auto options = names.consumer_options();
+  options.max_delivery_attempts = 3;
+  ev::RabbitMqEventConsumer consumer(serializer, options);
+  Seen seen;
+  auto placed = consumer.register_handler([&](const OrderPlaced& e) { seen.add(record(consumer, e)); });
+  auto cancelled = consumer.register_handler([&](const OrderCancelled& e) { seen.add({"cancel " + e.order_id, 0, 0, {}}); });
+  consumer.start();
+  REQUIRE(consumer.wait_until_consuming(15s));
+  placed.cancel_and_wait();
+
+  ev::RabbitMqEventTransport transport({.url = broker_url(), .exchange = names.exchange});
+  const std::string payload = serializer.serialize(OrderPlaced("o-1", 1));
+  transport.send("OrderPlaced", payload, {});  // still bound: the consumer has not found out yet
+
+  REQUIRE(eventually([&] { return consumer.stats().dead_lettered == 1; }, 15s));
+  CHECK(consumer.stats().acked == 0);
+  CHECK(consumer.stats().requeued == 2);
+  CHECK(seen.size() == 0);
+  RawClient client;
+  const auto dead = client.get_within(names.dead_letter, 5s);
+  REQUIRE(dead.has_value());
+  CHECK(dead->body == payload);
+  CHECK(dead->headers.at("x-spakky-delivery-attempt") == "3");
+  CHECK_THAT(dead->headers.at("x-spakky-death-reason"),
+             Catch::Contains("no handler took event 'OrderPlaced'") && Catch::Contains("3 delivery attempts"));
+
+  // Unbound: a confirmed send of it now finds no queue; the other type still flows.
+  CHECK(consumer.event_names() == std::vector<std::string>{"OrderCancelled"});
+  CHECK(eventually(
+      [&] {
+        try {
+          transport.send("OrderPlaced", payload, {});
+          return false;
+        } catch (const ev::TransportError&) {
+          return true;
+        }
+      },
+      10s));
+  CHECK(consumer.consuming());
+  ev::DirectEventBus bus(transport, serializer);
+  bus.send(OrderCancelled("o-1"));
+  REQUIRE(eventually([&] { return seen.size() == 1; }, 10s));
+  CHECK(seen.snapshot().at(0).order_id == "cancel o-1");
+}
+
+TEST_CASE("with the dead-letter policy, a message no handler took is dead-lettered at once",
+          "[rabbitmq][consumer][unhandled]") {
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  auto options = names.consumer_options();
+  options.unhandled = ev::UnhandledMessagePolicy::dead_letter;
+  options.binding_keys = {"OrderCancelled"};
+  ev::RabbitMqEventConsumer consumer(serializer, options);
+  Seen seen;
+  auto placed = consumer.register_handler([&](const OrderPlaced& e) { seen.add(record(consumer, e)); });
+  consumer.start();
+  REQUIRE(consumer.wait_until_consuming(15s));
+
+  // OrderCancelled reaches the queue (binding_keys) but has no handler here.
+  RawClient client;
+  const std::string payload = serializer.serialize(OrderCancelled("o-9"));
+  client.publish(names.exchange, "OrderCancelled", payload, std::string("OrderCancelled"));
+  REQUIRE(eventually([&] { return consumer.stats().dead_lettered == 1; }, 15s));
+  CHECK(consumer.stats().acked == 0);
+  CHECK(consumer.stats().requeued == 0);
+  const auto dead = client.get_within(names.dead_letter, 5s);
+  REQUIRE(dead.has_value());
+  CHECK(dead->body == payload);
+  CHECK(dead->headers.count("x-spakky-delivery-attempt") == 0);
+  CHECK_THAT(dead->headers.at("x-spakky-death-reason"), Catch::Contains("no handler took event 'OrderCancelled'"));
+  CHECK(consumer.consuming());  // OrderPlaced still has its handler
+}

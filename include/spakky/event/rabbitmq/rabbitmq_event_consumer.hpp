@@ -62,6 +62,10 @@ struct RabbitMqConsumerOptions {
   /// A message whose handlers fail is delivered at most this many times (attempts 1..N),
   /// then dead-lettered.
   std::uint32_t max_delivery_attempts = 5;
+  /// What becomes of a message no handler takes (its handlers were cancelled, or none was
+  /// registered for its type): never acknowledged; requeued (counting an attempt) or
+  /// dead-lettered at once. See UnhandledMessagePolicy and the class comment.
+  UnhandledMessagePolicy unhandled = UnhandledMessagePolicy::requeue;
   /// How often the run loop looks at stop() while idle.
   std::chrono::milliseconds poll_interval{100};
   /// Bound on opening a connection (TCP connect, then the AMQP handshake).
@@ -84,6 +88,7 @@ struct RabbitMqConsumerOptions {
 struct RabbitMqConsumerStats {
   std::uint64_t acked = 0;          ///< handled (every handler succeeded, or none was registered)
   std::uint64_t retried = 0;        ///< republished for another attempt after a handler failed
+  std::uint64_t requeued = 0;       ///< given back to the queue because no handler took it
   std::uint64_t dead_lettered = 0;  ///< sent to the dead-letter queue
   std::uint64_t connections = 0;    ///< sessions started (1 + reconnects)
 };
@@ -107,10 +112,20 @@ struct RabbitMqConsumerStats {
 /// x-spakky-death-reason and the original exchange and routing key) to the dead-letter
 /// queue, waits for the broker's confirm, then acks the original: nothing is dropped.
 ///
-/// Register handlers before start() / run(): a message of an event type that no handler was
-/// registered for is acknowledged (there is nothing to retry), so whatever waits in the queue
-/// is taken as soon as the consumer starts. Do not destroy the consumer while run() runs on a
-/// thread of yours: stop() it and let run() return first.
+/// A message no handler takes is never acknowledged (RabbitMqConsumerOptions::unhandled):
+/// - `requeue` (default): if the consumer still has other handlers, the message is republished
+///   to the queue with the attempt incremented (for another consumer of the queue, or a
+///   handler registered again) and, after max_delivery_attempts, dead-lettered with the reason;
+///   if it has no handler left at all (a shutdown that ended the subscriptions first), the
+///   message is republished unchanged (no attempt counted) and the consumer stops consuming
+///   until a handler is registered again, so the queue keeps what waits in it.
+/// - `dead_letter`: dead-lettered at once with the reason.
+/// Either way the routing key of a type found without a handler is unbound from the queue
+/// (unless it is one of binding_keys), so no new messages of it are routed there.
+///
+/// Register handlers before start() / run(): the consumer consumes only while it has handlers.
+/// Do not destroy the consumer while run() runs on a thread of yours: stop() it and let run()
+/// return first.
 ///
 /// At-least-once: a message may be delivered again (a retry, or a redelivery after the
 /// connection dropped before the ack). **Handlers must be idempotent**: a redelivery reruns
@@ -142,6 +157,7 @@ public:
     if (options_.dead_letter_queue.empty()) options_.dead_letter_queue = options_.queue + ".dead-letter";
     if (options_.max_delivery_attempts == 0) options_.max_delivery_attempts = 1;
     if (options_.poll_interval.count() <= 0) options_.poll_interval = std::chrono::milliseconds(1);
+    set_unhandled_policy(options_.unhandled);
   }
 
   RabbitMqEventConsumer(const RabbitMqEventConsumer&) = delete;
@@ -149,13 +165,6 @@ public:
 
   /// Stops the run loop and joins the thread start() made.
   ~RabbitMqEventConsumer() override { stop(); }
-
-  /// Registers like IntegrationEventConsumer, and has the run loop bind the new event name.
-  Subscription subscribe(ErasedEventHandler handler) override {
-    Subscription subscription = IntegrationEventConsumer::subscribe(std::move(handler));
-    bindings_changed_.store(true, std::memory_order_release);
-    return subscription;
-  }
 
   /// Where connection failures are reported (default: one line on stderr). Set it before
   /// start() / run(); it is called on the consumer's thread.
@@ -220,7 +229,8 @@ public:
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   }
 
-  /// True while the queue is declared, bound and being consumed.
+  /// True while the queue is declared, bound and being consumed (not while the consumer has
+  /// no handler: see the class comment).
   [[nodiscard]] bool consuming() const {
     const std::lock_guard lock(state_mutex_);
     return consuming_;
@@ -236,12 +246,17 @@ public:
     RabbitMqConsumerStats result;
     result.acked = acked_.load();
     result.retried = retried_.load();
+    result.requeued = requeued_.load();
     result.dead_lettered = dead_lettered_.load();
     result.connections = connections_.load();
     return result;
   }
 
   [[nodiscard]] const RabbitMqConsumerOptions& options() const noexcept { return options_; }
+
+protected:
+  /// The run loop binds new names and unbinds the names found without a handler.
+  void on_bindings_changed() override { bindings_changed_.store(true, std::memory_order_release); }
 
 private:
   /// A delivery, copied out of librabbitmq's buffers.
@@ -294,17 +309,25 @@ private:
     connection.declare_queue(options_.queue);
     connection.declare_queue(options_.dead_letter_queue);
     bound_.clear();
-    bind_new_names();
+    bindings_changed_.store(false);
+    sync_bindings();
     connection.set_prefetch(options_.prefetch);
     connection.select_confirms();
     published_ = 0;
-    connection.consume(options_.queue);
+    consumer_tag_.clear();
     connections_.fetch_add(1);
-    set_consuming(true);
     delay = options_.reconnect_delay;
 
     while (!stop_requested()) {
-      if (bindings_changed_.exchange(false, std::memory_order_acq_rel)) bind_new_names();
+      if (bindings_changed_.exchange(false, std::memory_order_acq_rel)) sync_bindings();
+      // Consume only while there is a handler: a consumer left with none keeps its hands off
+      // the queue (what it still holds is put back as it comes up, see process()).
+      if (!has_handlers()) {
+        pause();
+      } else if (consumer_tag_.empty()) {
+        consumer_tag_ = connection.consume(options_.queue);
+        set_consuming(true);
+      }
       if (!buffered_.empty()) {
         Delivery delivery = std::move(buffered_.front());
         buffered_.pop_front();
@@ -316,13 +339,32 @@ private:
     }
   }
 
-  void bind_new_names() {
+  /// Stops consuming (if it was): the broker sends no more; what it sent before still comes.
+  void pause() {
+    if (consumer_tag_.empty()) return;
+    set_consuming(false);
+    connection_->cancel_consume(consumer_tag_);
+    consumer_tag_.clear();
+  }
+
+  /// Binds the queue with every registered event name and binding key, and unbinds the
+  /// names no handler is left for.
+  void sync_bindings() {
     std::vector<std::string> keys = event_names();
     keys.insert(keys.end(), options_.binding_keys.begin(), options_.binding_keys.end());
+    const std::set<std::string> wanted(keys.begin(), keys.end());
     for (const std::string& key : keys) {
       if (bound_.count(key) != 0) continue;
       connection_->bind_queue(options_.queue, options_.exchange, key);
       bound_.insert(key);
+    }
+    for (auto it = bound_.begin(); it != bound_.end();) {
+      if (wanted.count(*it) != 0) {
+        ++it;
+        continue;
+      }
+      connection_->unbind_queue(options_.queue, options_.exchange, *it);
+      it = bound_.erase(it);
     }
   }
 
@@ -435,6 +477,32 @@ private:
                     "handler failed on all " + std::to_string(options_.max_delivery_attempts) +
                         " delivery attempts; last error: " + result.reason);
         return;
+      case Disposition::requeue:
+        if (!has_handlers()) {
+          // No handler at all: stop consuming first (or the copy could come straight back),
+          // then give the message back as it came, without counting an attempt.
+          pause();
+          Headers headers = delivery.headers;
+          keep_origin(delivery, headers);
+          republish(delivery, message, options_.queue, headers);
+          connection_->ack(delivery.tag);
+          requeued_.fetch_add(1);
+          return;
+        }
+        if (message.delivery_attempt < options_.max_delivery_attempts) {
+          Headers headers = delivery.headers;
+          headers.insert_or_assign(std::string(rabbitmq_delivery_attempt_header),
+                                   std::to_string(message.delivery_attempt + 1));
+          keep_origin(delivery, headers);
+          republish(delivery, message, options_.queue, headers);
+          connection_->ack(delivery.tag);
+          requeued_.fetch_add(1);
+          return;
+        }
+        dead_letter(delivery, message,
+                    "not handled on any of " + std::to_string(options_.max_delivery_attempts) +
+                        " delivery attempts: " + result.reason);
+        return;
       case Disposition::dead_letter:
         dead_letter(delivery, message, result.reason);
         return;
@@ -514,6 +582,7 @@ private:
   std::unique_ptr<detail::rabbitmq::Connection> connection_;
   std::deque<Delivery> buffered_;
   std::set<std::string> bound_;
+  std::string consumer_tag_;  // empty while not consuming
   std::uint64_t published_ = 0;
   std::uint64_t awaited_tag_ = 0;
   Confirm confirm_ = Confirm::waiting;
@@ -524,7 +593,7 @@ private:
   std::atomic<bool> running_{false};
   std::atomic<std::thread::id> run_thread_{};
   std::atomic<bool> stop_{false};
-  std::atomic<std::uint64_t> acked_{0}, retried_{0}, dead_lettered_{0}, connections_{0};
+  std::atomic<std::uint64_t> acked_{0}, retried_{0}, requeued_{0}, dead_lettered_{0}, connections_{0};
 
   mutable std::mutex state_mutex_;
   mutable std::condition_variable state_changed_;

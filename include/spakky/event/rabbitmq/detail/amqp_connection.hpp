@@ -236,6 +236,12 @@ public:
               std::string(routing_key) + "'");
   }
 
+  void unbind_queue(std::string_view queue, std::string_view exchange, std::string_view routing_key) {
+    amqp_queue_unbind(state_, channel, bytes(queue), bytes(exchange), bytes(routing_key), amqp_empty_table);
+    check_rpc("unbind queue '" + std::string(queue) + "' from '" + std::string(exchange) + "' with '" +
+              std::string(routing_key) + "'");
+  }
+
   void set_prefetch(std::uint16_t count) {
     amqp_basic_qos(state_, channel, 0, count, 0);
     check_rpc("set the prefetch count");
@@ -255,6 +261,13 @@ public:
                                                            amqp_empty_table);
     check_rpc("consume queue '" + std::string(queue) + "'");
     return ok != nullptr ? std::string(view(ok->consumer_tag)) : std::string();
+  }
+
+  /// Stops the consumer `consumer_tag` (basic.cancel, waiting for cancel-ok). Deliveries the
+  /// broker sent before it are kept by the library: next_frame() returns them later.
+  void cancel_consume(std::string_view consumer_tag) {
+    amqp_basic_cancel(state_, channel, bytes(consumer_tag));
+    check_rpc("cancel the consumer");
   }
 
   /// Publishes one message. `mandatory`: the broker returns it (basic.return, before its
