@@ -106,8 +106,9 @@ inline std::string describe_reply(const amqp_rpc_reply_t& reply) {
   return "unknown reply";
 }
 
-/// An AMQP field table of long strings that views the keys and values it was given (they must
-/// outlive every use of table()). Reuses its storage from one message to the next.
+/// An AMQP field table (of long strings, unless add_entry() adds other kinds) that views the
+/// keys and values it was given (they must outlive every use of table()). Reuses its storage
+/// from one message to the next.
 class HeaderTable {
 public:
   void clear() noexcept { entries_.clear(); }
@@ -121,6 +122,8 @@ public:
     entries_.push_back(entry);
     return true;
   }
+  /// Adds an entry of any kind as it is (it views the entry's memory, like add()).
+  void add_entry(const amqp_table_entry_t& entry) { entries_.push_back(entry); }
   /// Adds every header; returns the first name that cannot be sent, or an empty view.
   std::string_view add_all(const Headers& headers) {
     for (const auto& [name, value] : headers) {
@@ -224,9 +227,19 @@ public:
     check_rpc("declare exchange '" + std::string(name) + "'");
   }
 
-  void declare_queue(std::string_view name) {
+  /// Declares a durable queue; a non-empty `type` ("quorum", "classic", ...) is passed as
+  /// its x-queue-type argument.
+  void declare_queue(std::string_view name, std::string_view type = {}) {
+    amqp_table_entry_t argument{};
+    amqp_table_t arguments = amqp_empty_table;
+    if (!type.empty()) {
+      argument.key = amqp_cstring_bytes("x-queue-type");
+      argument.value.kind = AMQP_FIELD_KIND_UTF8;
+      argument.value.value.bytes = bytes(type);
+      arguments = {1, &argument};
+    }
     amqp_queue_declare(state_, channel, bytes(name), /*passive=*/0, /*durable=*/1, /*exclusive=*/0,
-                       /*auto_delete=*/0, amqp_empty_table);
+                       /*auto_delete=*/0, arguments);
     check_rpc("declare queue '" + std::string(name) + "'");
   }
 
