@@ -491,6 +491,11 @@ TEST_CASE("with the dead-letter policy, a message no handler took is dead-letter
   CHECK(dead->headers.count("x-spakky-delivery-attempt") == 0);
   CHECK_THAT(dead->headers.at("x-spakky-death-reason"), Catch::Contains("no handler took event 'OrderCancelled'"));
   CHECK(consumer.consuming());  // OrderPlaced still has its handler
+
+  // A binding key stays bound: a confirmed send of it still finds the queue.
+  ev::RabbitMqEventTransport transport({.url = broker_url(), .exchange = names.exchange});
+  CHECK_NOTHROW(transport.send("OrderCancelled", payload, {}));
+  CHECK(eventually([&] { return consumer.stats().dead_lettered == 2; }, 15s));
 }
 
 TEST_CASE("a dead-letter copy carries the header table as it came, every AMQP type, minus bearer tokens",

@@ -27,7 +27,7 @@ public:
   explicit FieldTable(const amqp_table_t& table) {
     if (table.num_entries <= 0) return;
     pool_.reset(new amqp_pool_t);
-    init_amqp_pool(pool_.get(), 4096);
+    init_amqp_pool(pool_.get(), 1024);  // a typical header table fits one page
     if (amqp_table_clone(&table, &table_, pool_.get()) != AMQP_STATUS_OK) {
       table_ = amqp_empty_table;
       throw std::bad_alloc();
