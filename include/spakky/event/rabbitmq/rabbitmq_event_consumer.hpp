@@ -66,7 +66,8 @@ struct RabbitMqConsumerOptions {
   std::vector<std::string> binding_keys{};
   /// Where messages that cannot be handled go, declared durable; default `<queue>.dead-letter`.
   std::string dead_letter_queue{};
-  /// How many unacknowledged messages the broker sends ahead (basic.qos).
+  /// How many unacknowledged messages the broker sends ahead (basic.qos; 0: no limit). A
+  /// message that came back from a crash is handled with nothing else held (class comment).
   std::uint16_t prefetch = 32;
   /// A message is delivered to the handlers at most this many times (attempts 1..N): a
   /// handler failure, a message no handler took (requeue) and a redelivery by the broker
@@ -202,7 +203,6 @@ public:
     if (options_.dead_letter_queue.empty()) options_.dead_letter_queue = options_.queue + ".dead-letter";
     if (options_.max_delivery_attempts == 0) options_.max_delivery_attempts = 1;
     if (options_.poll_interval.count() <= 0) options_.poll_interval = std::chrono::milliseconds(1);
-    if (options_.prefetch == 0) options_.prefetch = 1;  // 0 would mean "unlimited" to the broker
     set_unhandled_policy(options_.unhandled);
   }
 
@@ -461,7 +461,7 @@ private:
     connection.select_confirms();
     published_ = 0;
     consumer_tag_.clear();
-    prefetch_now_ = 0;
+    prefetch_now_ = -1;
     one_at_a_time_ = false;
     connections_.fetch_add(1);
     delay = options_.reconnect_delay;
@@ -879,7 +879,7 @@ private:
   std::deque<Delivery> buffered_;
   std::set<std::string> bound_;
   std::string consumer_tag_;       // empty while not consuming
-  std::uint16_t prefetch_now_ = 0;  // the basic.qos in force (0: none set on this connection)
+  int prefetch_now_ = -1;          // the basic.qos in force (-1: none set on this connection)
   bool one_at_a_time_ = false;     // handling messages that came back: prefetch 1
   std::uint64_t published_ = 0;
   std::uint64_t awaited_tag_ = 0;
