@@ -4,6 +4,7 @@
 /// (every field kind, nested tables and arrays), reading counts out of it, and the rule that
 /// keeps bearer tokens out of the copies the consumer publishes.
 
+#include <spakky/event/detail/authorization.hpp>
 #include <spakky/event/rabbitmq/detail/amqp_connection.hpp>
 
 #include <amqp.h>
@@ -89,38 +90,12 @@ inline std::optional<std::uint64_t> field_count(const amqp_field_value_t& field)
 
 namespace bearer {
 
-constexpr char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-constexpr bool space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
-
-/// `name` equals `expected` (lower case) ignoring ASCII case and every whitespace character.
-constexpr bool name_is(std::string_view name, std::string_view expected) noexcept {
-  std::size_t at = 0;
-  for (const char c : name) {
-    if (space(c)) continue;
-    if (at == expected.size() || lower(c) != expected[at]) return false;
-    ++at;
-  }
-  return at == expected.size();
-}
-
-/// `text` holds `Bearer` (any case) followed by whitespace: a bearer credential.
-constexpr bool text_has_credential(std::string_view text) noexcept {
-  constexpr std::string_view word = "bearer";
-  if (text.size() <= word.size()) return false;
-  for (std::size_t i = 0; i + word.size() < text.size(); ++i) {
-    std::size_t k = 0;
-    while (k < word.size() && lower(text[i + k]) == word[k]) ++k;
-    if (k == word.size() && space(text[i + k])) return true;
-  }
-  return false;
-}
-
 inline bool value_has_credential(const amqp_field_value_t& value, int depth = 0) noexcept {
   if (depth > 32) return true;  // absurdly deep: treat as carrying one rather than recurse on
   switch (value.kind) {
     case AMQP_FIELD_KIND_UTF8:
     case AMQP_FIELD_KIND_BYTES:
-      return text_has_credential(view(value.value.bytes));
+      return spakky::event::detail::has_bearer_credential(view(value.value.bytes));
     case AMQP_FIELD_KIND_TABLE:
       for (int i = 0; i < value.value.table.num_entries; ++i) {
         if (value_has_credential(value.value.table.entries[i].value, depth + 1)) return true;
@@ -143,7 +118,11 @@ inline bool value_has_credential(const amqp_field_value_t& value, int depth = 0)
 /// whitespace) whose value carries a `Bearer ` credential (anywhere in its text, nested
 /// tables and arrays included).
 inline bool carries_bearer_token(std::string_view name, const amqp_field_value_t& value) noexcept {
-  if (!bearer::name_is(name, "authorization") && !bearer::name_is(name, "proxy-authorization")) return false;
+  // The same rule as the bus's (detail/authorization.hpp), applied to typed values.
+  if (!spakky::event::detail::header_name_is(name, "authorization") &&
+      !spakky::event::detail::header_name_is(name, "proxy-authorization")) {
+    return false;
+  }
   return bearer::value_has_credential(value);
 }
 
