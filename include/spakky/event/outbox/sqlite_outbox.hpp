@@ -50,6 +50,8 @@ inline constexpr std::int64_t sqlite_outbox_schema_version = 1;
 /// Creates the outbox tables if absent (idempotent) and records the schema version; in the
 /// caller's transaction if one is open, else in one of its own. Throws OutboxStoreError.
 inline void create_sqlite_outbox_schema(sqlite3* db) {
+  // Fast path without a write lock: another connection may be writing right now.
+  if (detail::sqlite::stored_schema_version(db, "outbox") == sqlite_outbox_schema_version) return;
   detail::sqlite::in_transaction(db, "cannot create the outbox schema", [db] {
     detail::sqlite::exec(db,
                          "CREATE TABLE IF NOT EXISTS spakky_outbox ("

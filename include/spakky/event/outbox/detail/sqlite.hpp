@@ -116,6 +116,15 @@ private:
       .count();
 }
 
+/// The stored schema version of `component`, or -1 if there is none.
+inline std::int64_t stored_schema_version(sqlite3* db, std::string_view component) {
+  Statement exists(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'spakky_schema_version'", false);
+  if (!exists.step("cannot read the schema")) return -1;
+  Statement read(db, "SELECT version FROM spakky_schema_version WHERE component = ?1", false);
+  read.bind(1, component);
+  return read.step("cannot read spakky_schema_version") ? read.int64(0) : -1;
+}
+
 /// Creates the version table and checks or records `component`'s version (the caller's
 /// transaction). Throws OutboxStoreError if the database holds a newer version.
 inline void record_schema_version(sqlite3* db, std::string_view component, std::int64_t version) {
