@@ -37,10 +37,12 @@ void exec(sqlite3* db, const std::string& sql) {
   }
 }
 
-/// The user's own transaction wrapper: the two steps of TransactionalEventPublishing go
-/// around COMMIT (after_returning, only once committed) and at the end (after, always).
+/// The user's own transaction wrapper: the steps of TransactionalEventPublishing go at the start
+/// (before: a wrapper re-entered from an event handler then joins the one publishing), after
+/// COMMIT (after_returning, only once committed) and at the end (after, always).
 template <class Body>
 void in_transaction(sqlite3* db, ev::TransactionalEventPublishing& publishing, Body&& body) {
+  publishing.before();
   struct Always {
     ev::TransactionalEventPublishing& publishing;
     ~Always() { publishing.after(); }

@@ -4,6 +4,7 @@
 // is cleared in every case; a failing publish loses no event that was not cleared.
 
 #include <spakky/event/aggregate.hpp>
+#include <spakky/event/aspects/unit_of_work.hpp>
 #include <spakky/event/aspects/async_transactional_event_publishing.hpp>
 #include <spakky/event/aspects/transactional_event_publishing.hpp>
 #include <spakky/event/async_event_publisher.hpp>
@@ -14,12 +15,16 @@
 #include <spakky/event/publisher/event_publisher.hpp>
 #include <spakky/event/task.hpp>
 
+#include "support/coro.hpp"
 #include "support/counted.hpp"
 #include "support/events.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstddef>
 #include <exception>
+#include <initializer_list>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -84,17 +89,19 @@ struct RecordingMediator {
   }
 };
 
-/// An IEventPublisher that records what it publishes and throws on its `fail_on`-th call
-/// (1-based; 0: never).
+/// An IEventPublisher that records what it publishes, then hands it to `dispatcher` (if any),
+/// and throws instead on its `fail_on`-th call (1-based; 0: never), dispatching nothing.
 class FlakyPublisher final : public ev::IEventPublisher {
 public:
   using ev::IEventPublisher::publish;
-  explicit FlakyPublisher(int fail_on = 0) : fail_on_(fail_on) {}
+  explicit FlakyPublisher(int fail_on = 0, ev::IEventDispatcher* dispatcher = nullptr)
+      : fail_on_(fail_on), dispatcher_(dispatcher) {}
 
   void publish(const ev::AbstractEvent& event) override {
     ++calls;
     if (calls == fail_on_) throw PublishFailed{};
     published.push_back(describe(event));
+    if (dispatcher_ != nullptr) dispatcher_->dispatch(event);
   }
 
   int calls = 0;
@@ -102,19 +109,21 @@ public:
 
 private:
   int fail_on_;
+  ev::IEventDispatcher* dispatcher_;
 };
 
 /// The async counterpart of FlakyPublisher.
 class AsyncFlakyPublisher final : public ev::IAsyncEventPublisher<> {
 public:
   using ev::IAsyncEventPublisher<>::publish;
-  explicit AsyncFlakyPublisher(int fail_on = 0) : fail_on_(fail_on) {}
+  explicit AsyncFlakyPublisher(int fail_on = 0, ev::IAsyncEventDispatcher<>* dispatcher = nullptr)
+      : fail_on_(fail_on), dispatcher_(dispatcher) {}
 
   ev::Task<> publish(const ev::AbstractEvent& event) override {
     ++calls;
     if (calls == fail_on_) throw PublishFailed{};
     published.push_back(describe(event));
-    co_return;
+    if (dispatcher_ != nullptr) co_await dispatcher_->dispatch(event);
   }
 
   int calls = 0;
@@ -122,6 +131,7 @@ public:
 
 private:
   int fail_on_;
+  ev::IAsyncEventDispatcher<>* dispatcher_;
 };
 
 std::vector<ev::AbstractAggregateRoot*> collected(const ev::AggregateCollector& collector) {
@@ -405,8 +415,8 @@ TEST_CASE("if publishing throws, the exception propagates and no event that was 
     CHECK_THROWS_AS(publishing.run(work), PublishFailed);
     CHECK(publisher.published == Strings{"Ping 11"});
     CHECK(collector.all().empty());
-    // An aggregate's events are cleared only once all of them were published: all stay.
-    CHECK(describe(a.events()) == Strings{"Ping 11", "Ping 12"});
+    // The event already published is gone from its aggregate; the failed one and the rest stay.
+    CHECK(describe(a.events()) == Strings{"Ping 12"});
     CHECK(describe(b.events()) == Strings{"Pong 21", "Pong 22", "Pong 23"});
     CHECK(describe(c.events()) == Strings{"UserCreated u-31"});
   }
@@ -417,9 +427,17 @@ TEST_CASE("if publishing throws, the exception propagates and no event that was 
     CHECK_THROWS_AS(publishing.run(work), PublishFailed);
     CHECK(publisher.published == Strings{"Ping 11", "Ping 12", "Pong 21"});
     CHECK(collector.all().empty());
-    CHECK(a.events().empty());  // all of a's events were published: cleared
-    CHECK(describe(b.events()) == Strings{"Pong 21", "Pong 22", "Pong 23"});
+    CHECK(a.events().empty());
+    CHECK(describe(b.events()) == Strings{"Pong 22", "Pong 23"});
     CHECK(describe(c.events()) == Strings{"UserCreated u-31"});  // never reached
+
+    // A retry publishes what is left, and nothing twice.
+    publishing.run([&] {
+      collector.collect(a);
+      collector.collect(b);
+      collector.collect(c);
+    });
+    CHECK(publisher.published == Strings{"Ping 11", "Ping 12", "Pong 21", "Pong 22", "Pong 23", "UserCreated u-31"});
   }
 
   SECTION("failing on the last event") {
@@ -450,7 +468,7 @@ TEST_CASE("run does not return a result when publishing throws", "[transactional
   CHECK(describe(order.events()) == Strings{"Ping 1"});
 }
 
-TEST_CASE("an event a handler adds to the aggregate while it is being published stays pending",
+TEST_CASE("an event a handler adds to the aggregate while it is being published is published in the same run",
           "[transactional][reentrancy]") {
   RecordingMediator recorder;
   ev::EventPublisher publisher(recorder.mediator);
@@ -467,17 +485,17 @@ TEST_CASE("an event a handler adds to the aggregate while it is being published 
     order.add_event(Ping{2});
   });
 
-  CHECK(recorder.seen == Strings{"Ping 1", "Ping 2"});
-  CHECK(describe(order.events()) == Strings{"Pong 100"});  // not lost, not published twice
-  CHECK(collector.all().empty());
-
-  // The next unit of work that collects the aggregate publishes it.
-  publishing.run([&] { collector.collect(order); });
   CHECK(recorder.seen == Strings{"Ping 1", "Ping 2", "Pong 100"});
   CHECK(order.events().empty());
+  CHECK(collector.all().empty());
+
+  // Nothing is left for the next unit of work to publish again.
+  publishing.run([&] { collector.collect(order); });
+  CHECK(recorder.seen == Strings{"Ping 1", "Ping 2", "Pong 100"});
 }
 
-TEST_CASE("an aggregate a handler collects while publishing keeps its events", "[transactional][reentrancy]") {
+TEST_CASE("an aggregate a handler collects while publishing is published in the same run",
+          "[transactional][reentrancy]") {
   RecordingMediator recorder;
   ev::EventPublisher publisher(recorder.mediator);
   ev::AggregateCollector collector;
@@ -492,11 +510,9 @@ TEST_CASE("an aggregate a handler collects while publishing keeps its events", "
     collector.collect(order);
     order.add_event(Ping{1});
   });
+  CHECK(recorder.seen == Strings{"Ping 1", "Pong 7"});
   CHECK(order.events().empty());
-  // Whether or not it was published in this run, its event is not silently dropped.
-  const bool published_late = recorder.seen == Strings{"Ping 1", "Pong 7"};
-  const bool pending_late = recorder.seen == Strings{"Ping 1"} && describe(late.events()) == Strings{"Pong 7"};
-  CHECK((published_late || pending_late));
+  CHECK(late.events().empty());
   CHECK(collector.all().empty());
 }
 
@@ -833,7 +849,8 @@ TEST_CASE("async: a failing domain handler is isolated by the mediator", "[trans
   CHECK(order.events().empty());
 }
 
-TEST_CASE("async: an event a handler adds while being published stays pending", "[transactional][async][reentrancy]") {
+TEST_CASE("async: an event a handler adds while being published is published in the same run",
+          "[transactional][async][reentrancy]") {
   AsyncRecordingMediator recorder;
   ev::AsyncEventPublisher<> publisher(recorder.mediator);
   ev::AggregateCollector collector;
@@ -848,8 +865,8 @@ TEST_CASE("async: an event a handler adds while being published stays pending", 
     order.add_event(Ping{1});
     co_return;
   }));
-  CHECK(recorder.seen == Strings{"Ping 1"});
-  CHECK(describe(order.events()) == Strings{"Pong 100"});
+  CHECK(recorder.seen == Strings{"Ping 1", "Pong 100"});
+  CHECK(order.events().empty());
 }
 
 TEST_CASE("async: after_returning and after as two steps", "[transactional][async][steps]") {
@@ -908,4 +925,623 @@ TEST_CASE("async run gives back the reference the unit of work's task yields", "
   static_assert(std::is_same_v<decltype(task), ev::Task<int&>>);
   int& result = ev::sync_wait(std::move(task));
   CHECK(&result == &target);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exactly once: every event of a successful unit of work is published once, also those its
+// handlers raise; handlers that add events, collect aggregates, run nested units of work or
+// throw, and publishes that fail part-way, must not break that.
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+/// Every pending event of `aggregates`, described, in order.
+Strings pending_events(std::initializer_list<const Order*> aggregates) {
+  Strings out;
+  for (const Order* aggregate : aggregates) {
+    for (const auto& event : aggregate->events()) out.push_back(describe(*event));
+  }
+  return out;
+}
+
+Strings sorted(Strings strings) {
+  std::sort(strings.begin(), strings.end());
+  return strings;
+}
+
+}  // namespace
+
+TEST_CASE("what handlers add or collect while publishing goes out in rounds, in order, each event once",
+          "[transactional][reentrancy][exactly-once]") {
+  RecordingMediator recorder;
+  ev::EventPublisher publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::TransactionalEventPublishing publishing(collector, publisher);
+  Order a{"a"}, b{"b"}, c{"c"};
+  auto on_ping = recorder.mediator.register_handler([&](const Ping& ping) {
+    if (ping.value == 1) {
+      a.add_event(Ping{3});  // to the aggregate being published
+      c.add_event(Pong{30});
+      collector.collect(c);  // an aggregate not collected yet
+    }
+    if (ping.value == 3) a.add_event(Ping{4});
+  });
+  auto on_pong = recorder.mediator.register_handler([&](const Pong& pong) {
+    if (pong.value == 10) b.add_event(Pong{11});
+  });
+  publishing.run([&] {
+    collector.collect(a);
+    collector.collect(b);
+    a.add_event(Ping{1});
+    a.add_event(Ping{2});
+    b.add_event(Pong{10});
+  });
+  // Round 1: what the unit of work raised; round 2: what round 1's handlers added or collected
+  // (collection order, then event order); round 3: what round 2's handlers added.
+  CHECK(recorder.seen == Strings{"Ping 1", "Ping 2", "Pong 10", "Ping 3", "Pong 11", "Pong 30", "Ping 4"});
+  CHECK(pending_events({&a, &b, &c}).empty());
+  CHECK(collector.all().empty());
+  CHECK(recorder.failures.empty());
+}
+
+TEST_CASE("an event a handler removes from its aggregate before its turn is not published",
+          "[transactional][reentrancy]") {
+  RecordingMediator recorder;
+  ev::EventPublisher publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::TransactionalEventPublishing publishing(collector, publisher);
+  Order order;
+  auto handler = recorder.mediator.register_handler([&](const Ping& ping) {
+    if (ping.value != 1) return;
+    order.clear_events();  // drops Ping 2, still pending
+    order.add_event(Pong{5});
+  });
+  publishing.run([&] {
+    collector.collect(order);
+    order.add_event(Ping{1});
+    order.add_event(Ping{2});
+  });
+  CHECK(recorder.seen == Strings{"Ping 1", "Pong 5"});
+  CHECK(order.events().empty());
+}
+
+TEST_CASE("a handler's nested unit of work on the same collector joins the one publishing and nothing goes out twice",
+          "[transactional][reentrancy][nested]") {
+  RecordingMediator recorder;
+  ev::EventPublisher publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::TransactionalEventPublishing publishing(collector, publisher);
+  Order outer{"outer"}, inner{"inner"};
+  int nested = 0;
+  std::vector<int> results;
+  auto handler = recorder.mediator.register_handler([&](const Ping& ping) {
+    if (++nested > 5) return;  // a bound for the old code, which republished the outer events forever
+    results.push_back(publishing.run([&] {
+      collector.collect(inner);
+      collector.collect(outer);  // the aggregate being published, too
+      inner.add_event(Pong{ping.value * 10});
+      outer.add_event(Pong{ping.value * 100});
+      return ping.value;
+    }));
+  });
+  publishing.run([&] {
+    collector.collect(outer);
+    outer.add_event(Ping{1});
+    outer.add_event(Ping{2});
+  });
+  CHECK(nested == 2);
+  CHECK(results == std::vector<int>{1, 2});
+  // The nested units' events go out after the outer round: outer first (collected first), then inner.
+  CHECK(recorder.seen == Strings{"Ping 1", "Ping 2", "Pong 100", "Pong 200", "Pong 10", "Pong 20"});
+  CHECK(pending_events({&outer, &inner}).empty());
+  CHECK(collector.all().empty());
+  CHECK(recorder.failures.empty());
+}
+
+TEST_CASE("a handler's nested unit of work that throws publishes nothing of its own; the outer one goes on",
+          "[transactional][reentrancy][nested][failure]") {
+  RecordingMediator recorder;
+  ev::EventPublisher publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::TransactionalEventPublishing publishing(collector, publisher);
+  Order outer{"outer"}, inner{"inner"};
+  auto handler = recorder.mediator.register_handler([&](const Ping& ping) {
+    publishing.run([&] {
+      collector.collect(inner);
+      inner.add_event(Pong{ping.value});
+      throw UnitOfWorkFailed(ping.value);
+    });
+  });
+  publishing.run([&] {
+    collector.collect(outer);
+    outer.add_event(Ping{1});
+    outer.add_event(Ping{2});
+  });
+  CHECK(recorder.seen == Strings{"Ping 1", "Ping 2"});
+  CHECK(recorder.failures == Strings{"Ping 1: unit of work failed", "Ping 2: unit of work failed"});
+  // As after any failed unit of work: its aggregate is forgotten, its events stay on it.
+  CHECK(describe(inner.events()) == Strings{"Pong 1", "Pong 2"});
+  CHECK(outer.events().empty());
+  CHECK(collector.all().empty());
+}
+
+TEST_CASE("a unit of work nested in another on the same collector joins it", "[transactional][nested]") {
+  RecordingMediator recorder;
+  ev::EventPublisher publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::TransactionalEventPublishing publishing(collector, publisher);
+  Order a{"a"}, b{"b"};
+
+  SECTION("its events wait for the outer one to return") {
+    Strings seen_inside{"not run"};
+    publishing.run([&] {
+      collector.collect(a);
+      a.add_event(Ping{1});
+      publishing.run([&] {
+        collector.collect(b);
+        b.add_event(Pong{2});
+      });
+      seen_inside = recorder.seen;
+      a.add_event(Ping{3});
+    });
+    CHECK(seen_inside.empty());
+    CHECK(recorder.seen == Strings{"Ping 1", "Ping 3", "Pong 2"});
+    CHECK(pending_events({&a, &b}).empty());
+  }
+
+  SECTION("a nested one that throws is forgotten; the outer one carries on") {
+    std::vector<ev::AbstractAggregateRoot*> after_failure;
+    publishing.run([&] {
+      collector.collect(a);
+      a.add_event(Ping{1});
+      try {
+        publishing.run([&] {
+          collector.collect(b);
+          b.add_event(Pong{2});
+          throw UnitOfWorkFailed(2);
+        });
+      } catch (const UnitOfWorkFailed&) {
+      }
+      after_failure = collected(collector);
+    });
+    CHECK(after_failure == std::vector<ev::AbstractAggregateRoot*>{&a});
+    CHECK(recorder.seen == Strings{"Ping 1"});
+    CHECK(describe(b.events()) == Strings{"Pong 2"});
+  }
+
+  SECTION("the outer one throws after the nested one returned: nothing is published") {
+    CHECK_THROWS_AS(publishing.run([&] {
+                      collector.collect(a);
+                      a.add_event(Ping{1});
+                      publishing.run([&] {
+                        collector.collect(b);
+                        b.add_event(Pong{2});
+                      });
+                      throw UnitOfWorkFailed(1);
+                    }),
+                    UnitOfWorkFailed);
+    CHECK(recorder.seen.empty());
+    CHECK(describe(a.events()) == Strings{"Ping 1"});
+    CHECK(describe(b.events()) == Strings{"Pong 2"});
+  }
+  CHECK(collector.all().empty());
+}
+
+TEST_CASE("a handler that raises an event on every publish stops after max_publishing_rounds with a typed error",
+          "[transactional][reentrancy][failure]") {
+  static_assert(std::is_base_of_v<ev::EventError, ev::PublishingRoundsExceededError>);
+  RecordingMediator recorder;
+  ev::EventPublisher publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::TransactionalEventPublishing publishing(collector, publisher);
+  Order order;
+  std::size_t published = 0;
+  auto handler = recorder.mediator.register_handler([&](const Ping& ping) {
+    ++published;
+    order.add_event(Ping{ping.value + 1});
+  });
+  std::string message;
+  try {
+    publishing.run([&] {
+      collector.collect(order);
+      order.add_event(Ping{1});
+    });
+  } catch (const ev::PublishingRoundsExceededError& e) {
+    message = e.what();
+  }
+  CHECK_THAT(message, Catch::Contains(std::to_string(ev::max_publishing_rounds) + " rounds") &&
+                          Catch::Contains("'Ping'"));
+  CHECK(published == ev::max_publishing_rounds);
+  // The one raised last was not published: it stays on its aggregate.
+  CHECK(describe(order.events()) == Strings{"Ping " + std::to_string(ev::max_publishing_rounds + 1)});
+  CHECK(collector.all().empty());
+
+  // The publishing object is usable afterwards.
+  handler.cancel();
+  publishing.run([&] { collector.collect(order); });
+  CHECK(order.events().empty());
+  CHECK(published == ev::max_publishing_rounds);
+}
+
+namespace {
+
+/// The cascade of the exactly-once tests, in the order one successful run publishes it.
+const Strings cascade{"Ping 1", "Ping 2", "Pong 10", "Ping 3", "Pong 11", "Pong 30", "Pong 40", "Ping 4"};
+
+}  // namespace
+
+TEST_CASE("whichever publish fails, a failed run and its retry publish every event exactly once",
+          "[transactional][reentrancy][failure][exactly-once]") {
+  for (int fail_on = 1; fail_on <= static_cast<int>(cascade.size()) + 1; ++fail_on) {
+    CAPTURE(fail_on);
+    ev::EventMediator mediator;
+    FlakyPublisher publisher(fail_on, &mediator);
+    ev::AggregateCollector collector;
+    ev::TransactionalEventPublishing publishing(collector, publisher);
+    Order a{"a"}, b{"b"}, c{"c"}, d{"d"};
+    // Ping 1's handler adds Ping 3 to a and collects c with Pong 30; Pong 10's handler runs a
+    // nested unit of work that collects d with Pong 40 and adds Pong 11 to b; Ping 3's handler
+    // adds Ping 4 to a.
+    auto on_ping = mediator.register_handler([&](const Ping& ping) {
+      if (ping.value == 1) {
+        a.add_event(Ping{3});
+        c.add_event(Pong{30});
+        collector.collect(c);
+      } else if (ping.value == 3) {
+        a.add_event(Ping{4});
+      }
+    });
+    auto on_pong = mediator.register_handler([&](const Pong& pong) {
+      if (pong.value != 10) return;
+      publishing.run([&] {
+        collector.collect(d);
+        d.add_event(Pong{40});
+        b.add_event(Pong{11});
+      });
+    });
+
+    bool failed = false;
+    try {
+      publishing.run([&] {
+        collector.collect(a);
+        collector.collect(b);
+        a.add_event(Ping{1});
+        a.add_event(Ping{2});
+        b.add_event(Pong{10});
+      });
+    } catch (const PublishFailed&) {
+      failed = true;
+    }
+    const auto upto = static_cast<std::size_t>(fail_on - 1);
+    CHECK(failed == (upto < cascade.size()));
+    CHECK(publisher.published == Strings(cascade.begin(), cascade.begin() + static_cast<std::ptrdiff_t>(std::min(upto, cascade.size()))));
+    const Strings pending = pending_events({&a, &b, &c, &d});
+    if (failed) CHECK(std::find(pending.begin(), pending.end(), cascade[upto]) != pending.end());  // the failed one stays
+    // Published and pending are apart: nothing is both.
+    for (const auto& event : pending) {
+      CHECK(std::find(publisher.published.begin(), publisher.published.end(), event) == publisher.published.end());
+    }
+    CHECK(collector.all().empty());
+
+    // The retry collects everything the first attempt touched.
+    publishing.run([&] {
+      collector.collect(a);
+      collector.collect(b);
+      collector.collect(c);
+      collector.collect(d);
+    });
+    CHECK(sorted(publisher.published) == sorted(cascade));
+    CHECK(pending_events({&a, &b, &c, &d}).empty());
+  }
+}
+
+TEST_CASE("a user's wrapper with before(), after_returning() and after() nests like run",
+          "[transactional][steps][nested]") {
+  RecordingMediator recorder;
+  ev::EventPublisher publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::TransactionalEventPublishing publishing(collector, publisher);
+  // The wrapper of examples/sqlite_transaction.cpp, without the database.
+  auto transaction = [&](auto body) {
+    publishing.before();
+    struct Always {
+      ev::TransactionalEventPublishing& publishing;
+      ~Always() { publishing.after(); }
+    } always{publishing};
+    body();
+    publishing.after_returning();
+  };
+  Order outer{"outer"}, inner{"inner"}, failed{"failed"};
+  int calls = 0;
+  auto handler = recorder.mediator.register_handler([&](const Ping& ping) {
+    if (++calls > 5) return;  // a bound for the old code
+    transaction([&] {
+      collector.collect(inner);
+      inner.add_event(Pong{ping.value});
+    });
+    try {
+      transaction([&] {
+        collector.collect(failed);
+        failed.add_event(Pong{-ping.value});
+        throw UnitOfWorkFailed(ping.value);
+      });
+    } catch (const UnitOfWorkFailed&) {
+    }
+  });
+  transaction([&] {
+    collector.collect(outer);
+    outer.add_event(Ping{1});
+    outer.add_event(Ping{2});
+  });
+  CHECK(calls == 2);
+  CHECK(recorder.seen == Strings{"Ping 1", "Ping 2", "Pong 1", "Pong 2"});
+  CHECK(describe(failed.events()) == Strings{"Pong -1", "Pong -2"});
+  CHECK(pending_events({&outer, &inner}).empty());
+  CHECK(collector.all().empty());
+}
+
+TEST_CASE("after_returning() and after() re-entered from a handler join the publishing in progress",
+          "[transactional][steps][nested]") {
+  RecordingMediator recorder;
+  ev::EventPublisher publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::TransactionalEventPublishing publishing(collector, publisher);
+  Order outer{"outer"}, inner{"inner"};
+  int calls = 0;
+  auto handler = recorder.mediator.register_handler([&](const Ping& ping) {
+    if (++calls > 5) return;  // a bound for the old code
+    collector.collect(inner);
+    inner.add_event(Pong{ping.value});
+    publishing.after_returning();  // publishes nothing itself: the outer one is publishing
+    publishing.after();            // and clears nothing: the outer one still needs the collector
+  });
+  collector.collect(outer);
+  outer.add_event(Ping{1});
+  outer.add_event(Ping{2});
+  publishing.after_returning();
+  CHECK(recorder.seen == Strings{"Ping 1", "Ping 2", "Pong 1", "Pong 2"});
+  CHECK(collected(collector) == std::vector<ev::AbstractAggregateRoot*>{&outer, &inner});
+  publishing.after();
+  CHECK(collector.all().empty());
+  CHECK(pending_events({&outer, &inner}).empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exactly once, asynchronously: coroutine handlers that suspend (and resume on another thread)
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("async: handlers that suspend, add events, collect aggregates and nest units of work: each event once",
+          "[transactional][async][reentrancy][exactly-once]") {
+  AsyncRecordingMediator recorder;
+  ev::AsyncEventPublisher<> publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::AsyncTransactionalEventPublishing<> publishing(collector, publisher);
+  Order a{"a"}, b{"b"}, c{"c"};
+  int nested = 0;
+  test_support::Threads threads;  // declared last: joined first
+  auto on_ping = recorder.mediator.register_handler([&](const Ping& ping) -> ev::Task<> {
+    co_await test_support::ResumeOnNewThread{&threads};
+    if (ping.value == 1) {
+      a.add_event(Ping{3});
+      collector.collect(c);
+      c.add_event(Pong{30});
+    }
+    if (ping.value == 2 && ++nested <= 5) {  // a bound for the old code
+      co_await publishing.run([&]() -> ev::Task<> {
+        co_await test_support::ResumeOnNewThread{&threads};
+        collector.collect(b);
+        collector.collect(a);
+        b.add_event(Pong{20});
+        a.add_event(Ping{5});
+      });
+    }
+  });
+  ev::sync_wait(publishing.run([&]() -> ev::Task<> {
+    collector.collect(a);
+    a.add_event(Ping{1});
+    a.add_event(Ping{2});
+    co_return;
+  }));
+  CHECK(nested == 1);
+  CHECK(recorder.seen == Strings{"Ping 1", "Ping 2", "Ping 3", "Ping 5", "Pong 30", "Pong 20"});
+  CHECK(pending_events({&a, &b, &c}).empty());
+  CHECK(collector.all().empty());
+  CHECK(recorder.failures.empty());
+}
+
+TEST_CASE("async: an event in flight is off its aggregate: a unit of work on another collector does not publish it again",
+          "[transactional][async][reentrancy][exactly-once]") {
+  AsyncRecordingMediator recorder;
+  ev::AsyncEventPublisher<> publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::AsyncTransactionalEventPublishing<> publishing(collector, publisher);
+  ev::AggregateCollector other_collector;
+  ev::AsyncTransactionalEventPublishing<> other(other_collector, publisher);
+  Order order;
+  test_support::Trigger resume;
+  auto handler = recorder.mediator.register_handler([&](const Ping& ping) -> ev::Task<> {
+    if (ping.value == 1) co_await resume;
+  });
+  auto outer = test_support::start(publishing.run([&]() -> ev::Task<> {
+    collector.collect(order);
+    order.add_event(Ping{1});
+    order.add_event(Ping{2});
+    co_return;
+  }));
+  REQUIRE(resume.waiting());  // suspended while Ping 1 is being published
+  CHECK(describe(order.events()) == Strings{"Ping 2"});
+
+  ev::sync_wait(other.run([&]() -> ev::Task<> {
+    other_collector.collect(order);
+    co_return;
+  }));
+  resume.set();
+  REQUIRE(outer.wait());
+  CHECK(outer.error() == nullptr);
+  // Ping 1 finished after Ping 2 started; each went out once.
+  CHECK(recorder.seen == Strings{"Ping 2", "Ping 1"});
+  CHECK(order.events().empty());
+  CHECK(collector.all().empty());
+}
+
+TEST_CASE("async: whichever publish fails, a failed run and its retry publish every event exactly once",
+          "[transactional][async][reentrancy][failure][exactly-once]") {
+  for (int fail_on = 1; fail_on <= static_cast<int>(cascade.size()) + 1; ++fail_on) {
+    CAPTURE(fail_on);
+    ev::AsyncEventMediator<> mediator;
+    AsyncFlakyPublisher publisher(fail_on, &mediator);
+    ev::AggregateCollector collector;
+    ev::AsyncTransactionalEventPublishing<> publishing(collector, publisher);
+    Order a{"a"}, b{"b"}, c{"c"}, d{"d"};
+    test_support::Threads threads;
+    // The cascade of the synchronous test, from handlers that suspend and resume elsewhere.
+    auto on_ping = mediator.register_handler([&](const Ping& ping) -> ev::Task<> {
+      co_await test_support::ResumeOnNewThread{&threads};
+      if (ping.value == 1) {
+        a.add_event(Ping{3});
+        c.add_event(Pong{30});
+        collector.collect(c);
+      } else if (ping.value == 3) {
+        a.add_event(Ping{4});
+      }
+    });
+    auto on_pong = mediator.register_handler([&](const Pong& pong) -> ev::Task<> {
+      if (pong.value != 10) co_return;
+      co_await publishing.run([&]() -> ev::Task<> {
+        co_await test_support::ResumeOnNewThread{&threads};
+        collector.collect(d);
+        d.add_event(Pong{40});
+        b.add_event(Pong{11});
+      });
+    });
+
+    bool failed = false;
+    try {
+      ev::sync_wait(publishing.run([&]() -> ev::Task<> {
+        collector.collect(a);
+        collector.collect(b);
+        a.add_event(Ping{1});
+        a.add_event(Ping{2});
+        b.add_event(Pong{10});
+        co_return;
+      }));
+    } catch (const PublishFailed&) {
+      failed = true;
+    }
+    const auto upto = static_cast<std::size_t>(fail_on - 1);
+    CHECK(failed == (upto < cascade.size()));
+    CHECK(publisher.published == Strings(cascade.begin(), cascade.begin() + static_cast<std::ptrdiff_t>(std::min(upto, cascade.size()))));
+    const Strings pending = pending_events({&a, &b, &c, &d});
+    if (failed) CHECK(std::find(pending.begin(), pending.end(), cascade[upto]) != pending.end());
+    for (const auto& event : pending) {
+      CHECK(std::find(publisher.published.begin(), publisher.published.end(), event) == publisher.published.end());
+    }
+    CHECK(collector.all().empty());
+
+    ev::sync_wait(publishing.run([&]() -> ev::Task<> {
+      collector.collect(a);
+      collector.collect(b);
+      collector.collect(c);
+      collector.collect(d);
+      co_return;
+    }));
+    CHECK(sorted(publisher.published) == sorted(cascade));
+    CHECK(pending_events({&a, &b, &c, &d}).empty());
+  }
+}
+
+TEST_CASE("async: a unit of work nested in another on the same collector joins it", "[transactional][async][nested]") {
+  AsyncRecordingMediator recorder;
+  ev::AsyncEventPublisher<> publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::AsyncTransactionalEventPublishing<> publishing(collector, publisher);
+  NullPublisher null_publisher;  // never used: the nested unit joins the outer one
+  ev::TransactionalEventPublishing sync_publishing(collector, null_publisher);
+  Order a{"a"}, b{"b"}, c{"c"};
+  Strings seen_inside{"not run"};
+  ev::sync_wait(publishing.run([&]() -> ev::Task<> {
+    collector.collect(a);
+    a.add_event(Ping{1});
+    co_await publishing.run([&]() -> ev::Task<> {
+      collector.collect(b);
+      b.add_event(Pong{2});
+      co_return;
+    });
+    try {
+      co_await publishing.run([&]() -> ev::Task<> {
+        collector.collect(c);
+        c.add_event(Pong{3});
+        throw UnitOfWorkFailed(3);
+        co_return;
+      });
+    } catch (const UnitOfWorkFailed&) {
+    }
+    // A synchronous unit of work on the same collector joins too.
+    sync_publishing.run([&] { a.add_event(Ping{4}); });
+    seen_inside = recorder.seen;
+  }));
+  CHECK(seen_inside.empty());
+  CHECK(recorder.seen == Strings{"Ping 1", "Ping 4", "Pong 2"});
+  CHECK(describe(c.events()) == Strings{"Pong 3"});
+  CHECK(pending_events({&a, &b}).empty());
+  CHECK(collector.all().empty());
+}
+
+TEST_CASE("async: a handler that raises an event on every publish stops after max_publishing_rounds",
+          "[transactional][async][reentrancy][failure]") {
+  AsyncRecordingMediator recorder;
+  ev::AsyncEventPublisher<> publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::AsyncTransactionalEventPublishing<> publishing(collector, publisher);
+  Order order;
+  std::size_t published = 0;
+  auto handler = recorder.mediator.register_handler([&](const Ping& ping) -> ev::Task<> {
+    ++published;
+    order.add_event(Ping{ping.value + 1});
+    co_return;
+  });
+  CHECK_THROWS_AS(ev::sync_wait(publishing.run([&]() -> ev::Task<> {
+                    collector.collect(order);
+                    order.add_event(Ping{1});
+                    co_return;
+                  })),
+                  ev::PublishingRoundsExceededError);
+  CHECK(published == ev::max_publishing_rounds);
+  CHECK(describe(order.events()) == Strings{"Ping " + std::to_string(ev::max_publishing_rounds + 1)});
+  CHECK(collector.all().empty());
+}
+
+TEST_CASE("async: a run destroyed while an event is in flight leaves that event pending, in its place",
+          "[transactional][async][failure]") {
+  AsyncRecordingMediator recorder;
+  ev::AsyncEventPublisher<> publisher(recorder.mediator);
+  ev::AggregateCollector collector;
+  ev::AsyncTransactionalEventPublishing<> publishing(collector, publisher);
+  Order order;
+  test_support::Trigger never;
+  auto handler = recorder.mediator.register_handler([&](const Ping& ping) -> ev::Task<> {
+    if (ping.value == 2) co_await never;
+  });
+  auto outer = test_support::start(publishing.run([&]() -> ev::Task<> {
+    collector.collect(order);
+    order.add_event(Ping{1});
+    order.add_event(Ping{2});
+    order.add_event(Ping{3});
+    co_return;
+  }));
+  REQUIRE(never.waiting());  // Ping 1 published, Ping 2 in flight
+  CHECK(describe(order.events()) == Strings{"Ping 3"});
+  outer.reset();  // e.g. a cancelled coroutine: its suspended chain is destroyed
+  never.forget();
+  CHECK(describe(order.events()) == Strings{"Ping 2", "Ping 3"});
+  CHECK(collector.all().empty());
+
+  // The destroyed unit of work closed: the next one is outermost and publishes the rest.
+  handler.cancel();
+  ev::sync_wait(publishing.run([&]() -> ev::Task<> {
+    collector.collect(order);
+    co_return;
+  }));
+  CHECK(recorder.seen == Strings{"Ping 1", "Ping 2", "Ping 3"});
+  CHECK(order.events().empty());
 }

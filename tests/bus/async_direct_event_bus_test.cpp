@@ -15,6 +15,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -47,11 +48,19 @@ struct NotRegistered final : ev::AbstractIntegrationEvent {};
 /// Its encoder throws a std::runtime_error.
 struct Unencodable final : ev::AbstractIntegrationEvent {};
 
+/// Named at run time from its data.
+struct DynamicallyNamed final : ev::AbstractIntegrationEvent {
+  explicit DynamicallyNamed(std::string n) : name(std::move(n)) {}
+  [[nodiscard]] std::string_view event_name() const override { return name; }
+  std::string name;
+};
+
 TestSerializer make_serializer() {
   TestSerializer serializer;
   serializer.add<OrderPlaced>([](const OrderPlaced& e) { return e.order_id; });
   serializer.add<UserRegistered>([](const UserRegistered& e) { return e.user_id; });
   serializer.add<Unencodable>([](const Unencodable&) -> std::string { throw std::runtime_error("field 'x' is NaN"); });
+  serializer.add<DynamicallyNamed>([](const DynamicallyNamed&) { return std::string("fields"); });
   return serializer;
 }
 
@@ -196,10 +205,22 @@ TEST_CASE("async: header injectors run in order and bearer tokens never leave", 
     Fixture f;
     f.inject("Authorization", "Basic xyz");
     f.inject("X-Authorization", "Bearer abc");
-    f.inject("Proxy-Authorization", "Bearer abc");
-    CHECK(f.headers_sent() == ev::Headers{{"Authorization", "Basic xyz"},
-                                          {"X-Authorization", "Bearer abc"},
-                                          {"Proxy-Authorization", "Bearer abc"}});
+    CHECK(f.headers_sent() == ev::Headers{{"Authorization", "Basic xyz"}, {"X-Authorization", "Bearer abc"}});
+  }
+  SECTION("whitespace, Proxy-Authorization and credential lists do not get a token through") {
+    for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+             {"Authorization", " Bearer x"},
+             {"Authorization", "Bearer\tx"},
+             {"Authorization ", "Bearer x"},
+             {" Authorization", "Bearer x"},
+             {"Proxy-Authorization", "Bearer x"},
+             {"Authorization", "Basic a, Bearer b"}}) {
+      CAPTURE(name, value);
+      Fixture f;
+      f.inject(name, value);
+      f.inject("tenant", "acme");
+      CHECK(f.headers_sent() == ev::Headers{{"tenant", "acme"}});
+    }
   }
   SECTION("a token added by a later injector is removed too") {
     Fixture f;
@@ -207,6 +228,31 @@ TEST_CASE("async: header injectors run in order and bearer tokens never leave", 
     f.inject("Authorization", "Bearer abc");
     CHECK(f.headers_sent().empty());
   }
+}
+
+TEST_CASE("async: CR, LF or NUL in a header or the event name is refused with a SerializationError; nothing is sent",
+          "[async][bus][headers][errors]") {
+  using namespace std::string_literals;
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"x-tenant\r\nx-admin", "yes"}, {"x-tenant", "acme\r\nx-admin: yes"}, {"x-tenant", "ac\0me"s}}) {
+    CAPTURE(name, value);
+    Fixture f;
+    f.inject(name, value);
+    const OrderPlaced event;
+    auto task = f.bus.send(event);  // creating the task throws nothing
+    CHECK_THROWS_AS(ev::sync_wait(std::move(task)), ev::SerializationError);
+    CHECK_THROWS_WITH(ev::sync_wait(f.bus.send(OrderPlaced{})),
+                      Catch::Contains("orders.placed") && Catch::Contains("CR, LF or NUL"));
+    CHECK(f.transport.attempts() == 0);
+  }
+  for (const std::string& name : {"orders\r\nplaced"s, "orders\0placed"s}) {
+    Fixture f;
+    CHECK_THROWS_AS(ev::sync_wait(f.bus.send(DynamicallyNamed{name})), ev::SerializationError);
+    CHECK(f.transport.attempts() == 0);
+  }
+  Fixture f;
+  ev::sync_wait(f.bus.send(DynamicallyNamed{"orders.placed"}));
+  CHECK(f.transport.sent().size() == 1);
 }
 
 TEST_CASE("async: an event the serializer does not know fails with SerializationError; the transport is never called",

@@ -15,6 +15,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,13 @@ struct NotRegistered final : ev::AbstractIntegrationEvent {};
 /// Its encoder throws a std::runtime_error.
 struct Unencodable final : ev::AbstractIntegrationEvent {};
 
+/// Named at run time from its data (say, a topic a tenant chose).
+struct DynamicallyNamed final : ev::AbstractIntegrationEvent {
+  explicit DynamicallyNamed(std::string n) : name(std::move(n)) {}
+  [[nodiscard]] std::string_view event_name() const override { return name; }
+  std::string name;
+};
+
 TestSerializer make_serializer() {
   TestSerializer serializer;
   serializer.add<OrderPlaced>([](const OrderPlaced& e) { return e.order_id; },
@@ -51,6 +59,7 @@ TestSerializer make_serializer() {
                               });
   serializer.add<UserRegistered>([](const UserRegistered& e) { return e.user_id; });
   serializer.add<Unencodable>([](const Unencodable&) -> std::string { throw std::runtime_error("field 'x' is NaN"); });
+  serializer.add<DynamicallyNamed>([](const DynamicallyNamed&) { return std::string("fields"); });
   return serializer;
 }
 
@@ -188,10 +197,14 @@ TEST_CASE("bearer tokens in Authorization headers never leave", "[bus][headers]"
     Fixture f;
     f.inject("X-Authorization", "Bearer abc");
     f.inject("Authorization-Hint", "Bearer abc");
+    CHECK(f.headers_sent() == ev::Headers{{"X-Authorization", "Bearer abc"}, {"Authorization-Hint", "Bearer abc"}});
+  }
+  SECTION("Proxy-Authorization is covered too") {
+    Fixture f;
     f.inject("Proxy-Authorization", "Bearer abc");
-    CHECK(f.headers_sent() == ev::Headers{{"X-Authorization", "Bearer abc"},
-                                          {"Authorization-Hint", "Bearer abc"},
-                                          {"Proxy-Authorization", "Bearer abc"}});
+    f.inject("proxy-authorization ", "bearer\tdef");
+    f.inject("Proxy-Authorization-Hint", "Bearer abc");
+    CHECK(f.headers_sent() == ev::Headers{{"Proxy-Authorization-Hint", "Bearer abc"}});
   }
   SECTION("a token added by a later injector is removed too") {
     Fixture f;
@@ -201,23 +214,125 @@ TEST_CASE("bearer tokens in Authorization headers never leave", "[bus][headers]"
   }
 }
 
-TEST_CASE("is_bearer_authorization matches the name and the scheme case-insensitively", "[bus][headers]") {
+TEST_CASE("bearer tokens cannot step around the filter with whitespace, case or a credential list",
+          "[bus][headers]") {
+  // Each of these was forwarded once.
+  const std::vector<std::pair<std::string, std::string>> smuggled{
+      {"Authorization", " Bearer x"},            // leading space
+      {"Authorization", "\tBearer x"},           // leading tab
+      {"Authorization", "Bearer\tx"},            // tab after the scheme
+      {"Authorization", "Bearer  x"},            // two spaces
+      {"Authorization", "Bearer"},               // the scheme alone
+      {"Authorization ", "Bearer x"},            // space after the name
+      {" Authorization", "Bearer x"},            // space before the name
+      {"\tAUTHORIZATION\t", "bEaReR x"},         // tabs, any case
+      {"Proxy-Authorization", "Bearer x"},       // the proxy's credentials
+      {"Proxy_Authorization", "Bearer x"},       // as CGI-style gateways spell it
+      {"Authorization", "Basic a, Bearer b"},    // a credential list
+      {"Authorization", "Basic a,Bearer b"},
+      {"Authorization", "Basic a ,\tbearer b"},
+      {"Authorization", ", Bearer b"},
+  };
+  for (const auto& [name, value] : smuggled) {
+    CAPTURE(name, value);
+    Fixture f;
+    f.inject(name, value);
+    f.inject("tenant", "acme");
+    CHECK(f.headers_sent() == ev::Headers{{"tenant", "acme"}});
+  }
+}
+
+TEST_CASE("other Authorization values still pass", "[bus][headers]") {
+  const std::vector<std::pair<std::string, std::string>> kept{
+      {"Authorization", "Basic abc"},
+      {"Authorization", " Basic abc"},
+      {"Authorization", "Token Bearer abc"},  // the scheme is Token
+      {"Authorization", "Bearerabc"},         // no such scheme as Bearer
+      {"Authorization", "Digest username=\"bearer\""},
+      {"Proxy-Authorization", "Basic abc"},
+      {"X-Authorization", "Bearer abc"},      // not a credentials header
+      {"Authorizations", "Bearer abc"},
+  };
+  for (const auto& [name, value] : kept) {
+    CAPTURE(name, value);
+    Fixture f;
+    f.inject(name, value);
+    CHECK(f.headers_sent() == ev::Headers{{name, value}});
+  }
+}
+
+TEST_CASE("is_bearer_authorization: the name and the scheme in any case and whitespace", "[bus][headers]") {
   using ev::detail::is_bearer_authorization;
   CHECK(is_bearer_authorization("Authorization", "Bearer abc"));
   CHECK(is_bearer_authorization("authorization", "bearer abc"));
   CHECK(is_bearer_authorization("AUTHORIZATION", "BEARER x"));
   CHECK(is_bearer_authorization("Authorization", "Bearer "));
+  CHECK(is_bearer_authorization("Authorization", "Bearer"));
+  CHECK(is_bearer_authorization(" Authorization ", "\t Bearer\tabc"));
+  CHECK(is_bearer_authorization("Proxy-Authorization", "Bearer abc"));
+  CHECK(is_bearer_authorization("PROXY_AUTHORIZATION", "Bearer abc"));
+  CHECK(is_bearer_authorization("Authorization", "Basic a, Bearer b"));
   CHECK_FALSE(is_bearer_authorization("Authorization", "Basic xyz"));
   CHECK_FALSE(is_bearer_authorization("Authorization", ""));
-  CHECK_FALSE(is_bearer_authorization("Authorization", "Bearer"));      // the scheme needs its space
   CHECK_FALSE(is_bearer_authorization("Authorization", "Bearerabc"));
   CHECK_FALSE(is_bearer_authorization("Authorization", "Token Bearer abc"));
   CHECK_FALSE(is_bearer_authorization("X-Authorization", "Bearer abc"));
   CHECK_FALSE(is_bearer_authorization("Authorization2", "Bearer abc"));
   CHECK_FALSE(is_bearer_authorization("Authorizatio", "Bearer abc"));
   CHECK_FALSE(is_bearer_authorization("Authorisation", "Bearer abc"));
+  CHECK_FALSE(is_bearer_authorization("Proxy-Authorization-Hint", "Bearer abc"));
   CHECK_FALSE(is_bearer_authorization("", "Bearer abc"));
   CHECK_FALSE(is_bearer_authorization("traceparent", "Bearer abc"));
+}
+
+TEST_CASE("CR, LF or NUL in a header or the event name is refused with a SerializationError; nothing is sent",
+          "[bus][headers][errors]") {
+  using namespace std::string_literals;
+  SECTION("in a header name or value") {
+    const std::vector<std::pair<std::string, std::string>> hostile{
+        {"x-tenant\r\nx-admin", "yes"}, {"x-tenant", "acme\r\nx-admin: yes"}, {"x-tenant", "acme\n"},
+        {"x-tenant", "\racme"},         {"x-te\0nant"s, "acme"},               {"x-tenant", "ac\0me"s},
+        {"Authorization", "Bearer x\r\nx-admin: yes"},  // refused, not just dropped
+    };
+    for (const auto& [name, value] : hostile) {
+      CAPTURE(name, value);
+      Fixture f;
+      f.inject("tenant", "acme");
+      f.inject(name, value);
+      std::string what;
+      try {
+        f.bus.send(OrderPlaced{});
+      } catch (const ev::SerializationError& e) {
+        what = e.what();
+      }
+      CHECK_THAT(what, Catch::Contains("orders.placed") && Catch::Contains("CR, LF or NUL"));
+      CHECK(what.find('\r') == std::string::npos);  // the name is quoted escaped
+      CHECK(what.find('\n') == std::string::npos);
+      CHECK(what.find("acme") == std::string::npos);  // values are never quoted: they may be secrets
+      CHECK(f.transport.attempts() == 0);
+    }
+  }
+  SECTION("in the event name") {
+    for (const std::string& name : {"orders\r\nplaced"s, "orders\nplaced"s, "orders\rplaced"s, "orders\0placed"s}) {
+      CAPTURE(name);
+      Fixture f;
+      CHECK_THROWS_AS(f.bus.send(DynamicallyNamed{name}), ev::SerializationError);
+      CHECK_THROWS_WITH(f.bus.send(DynamicallyNamed{name}), Catch::Contains("CR, LF or NUL"));
+      CHECK(f.transport.attempts() == 0);
+    }
+  }
+  SECTION("through an EventPublisher too") {
+    Fixture f;
+    ev::EventMediator mediator;
+    ev::EventPublisher publisher(mediator, f.bus);
+    f.inject("x-tenant", "acme\r\nx-admin: yes");
+    CHECK_THROWS_AS(publisher.publish(OrderPlaced{}), ev::SerializationError);
+    CHECK(f.transport.attempts() == 0);
+  }
+  // A well-formed message still goes.
+  Fixture f;
+  f.bus.send(DynamicallyNamed{"orders.placed"});
+  CHECK(f.transport.sent().size() == 1);
 }
 
 TEST_CASE("an event the serializer does not know fails with SerializationError and sends nothing", "[bus][errors]") {

@@ -702,6 +702,44 @@ TEST_CASE("cancel_and_wait from another thread waits for a suspended call to fin
   state.reset();  // what the handler used may go now
 }
 
+// Regression (hardening issue, item 1): a handler that cancels its own subscription with
+// cancel() (what the docs advise inside an asio handler) and suspends; the owner's
+// ScopedSubscription destructor on another thread returned at once.
+TEST_CASE("teardown waits for a suspended call whose handler cancelled itself", "[async][suspend][teardown]") {
+  Mediator mediator;
+  Trigger resume;
+  std::atomic<bool> call_finished{false};
+  auto state = std::make_unique<std::atomic<int>>(0);
+  std::atomic<int>* used = state.get();
+  std::optional<ev::ScopedSubscription> owner_sub;
+  owner_sub.emplace(mediator.register_handler([&, used](const Ping&) -> ev::Task<> {
+    owner_sub->cancel();  // stops itself; this call goes on
+    co_await resume;
+    ++*used;
+    call_finished = true;
+  }));
+
+  const Ping ping{1};
+  Spawned dispatch = test_support::start(mediator.dispatch(ping));
+  REQUIRE(resume.waiting());
+  CHECK_FALSE(owner_sub->active());
+
+  std::atomic<bool> returned{false}, finished_when_returned{false};
+  std::thread owner([&] {
+    owner_sub.reset();  // cancel_and_wait: the call is still suspended
+    finished_when_returned = call_finished.load();
+    returned = true;
+    state.reset();
+  });
+  JoinGuard guard(owner, [&] { resume.set(); });
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(returned);
+  resume.set();
+  REQUIRE(dispatch.done());
+  CHECK(eventually([&] { return returned.load(); }));
+  CHECK(finished_when_returned);
+}
+
 TEST_CASE("cancel_and_wait on the thread that started a suspended call still waits for it",
           "[async][suspend][teardown]") {
   // Regression (fixed by 7e97c1c): the dispatch below starts on the test's thread and its

@@ -13,7 +13,8 @@
 namespace spakky::event {
 
 /// Serializes each event, adds the injected headers and awaits the transport's send; the
-/// message stays alive until the transport has finished with it.
+/// message stays alive until the transport has finished with it. Fails as DirectEventBus does
+/// (SerializationError, also for CR, LF or NUL in the event name or a header; TransportError).
 template <class Awaitable = Task<>>
 class AsyncDirectEventBus final : public IAsyncEventBus<Awaitable> {
 public:

@@ -21,8 +21,9 @@ public:
   /// Adds an injector; injectors run in the order added. Bearer tokens are removed after them.
   void add_header_injector(HeaderInjector injector) { injection_.add(std::move(injector)); }
 
-  /// transport.send(event.event_name(), payload, headers). Throws SerializationError or
-  /// TransportError (other transport exceptions are wrapped in one).
+  /// transport.send(event.event_name(), payload, headers). Throws SerializationError (also for
+  /// CR, LF or NUL in the event name or a header: nothing is sent) or TransportError (other
+  /// transport exceptions are wrapped in one).
   void send(const AbstractIntegrationEvent& event) override {
     const auto message = detail::prepare_message(event, serializer_, injection_);
     try {

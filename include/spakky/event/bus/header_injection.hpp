@@ -1,8 +1,10 @@
 #pragma once
 /// @file
 /// Header injectors and the preparation of an outgoing message, shared by DirectEventBus and
-/// AsyncDirectEventBus: serialize, inject headers, drop bearer tokens.
+/// AsyncDirectEventBus: serialize, inject headers, refuse CR, LF and NUL (SerializationError),
+/// drop bearer tokens (detail::is_bearer_authorization).
 
+#include <spakky/event/detail/authorization.hpp>
 #include <spakky/event/error.hpp>
 #include <spakky/event/event.hpp>
 #include <spakky/event/event_publisher.hpp>
@@ -23,19 +25,28 @@ using HeaderInjector = std::function<void(const AbstractIntegrationEvent& event,
 
 namespace detail {
 
-constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-constexpr bool iequals_prefix(std::string_view text, std::string_view prefix) noexcept {
-  if (text.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (ascii_lower(text[i]) != ascii_lower(prefix[i])) return false;
-  }
-  return true;
+/// CR, LF or NUL: where a text-based transport (HTTP, STOMP, a log line) would split a header,
+/// a frame or a record.
+constexpr bool has_line_break_or_nul(std::string_view text) noexcept {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
 
-/// An `Authorization` header (any case) carrying a bearer token (`Bearer ` in any case).
-constexpr bool is_bearer_authorization(std::string_view name, std::string_view value) noexcept {
-  return name.size() == 13 && iequals_prefix(name, "authorization") && iequals_prefix(value, "bearer ");
+/// Throws SerializationError if the event name contains CR, LF or NUL.
+inline void refuse_line_breaks(std::string_view event_name) {
+  if (has_line_break_or_nul(event_name)) throw SerializationError(event_name, "the event name contains CR, LF or NUL");
+}
+
+/// Throws SerializationError if a header contains CR, LF or NUL. The error quotes the header
+/// name (escaped, as every error does), never its value: it may be a secret.
+inline void refuse_line_breaks(std::string_view event_name, const Headers& headers) {
+  for (const auto& [name, value] : headers) {
+    if (has_line_break_or_nul(name)) {
+      throw SerializationError(event_name, "header name '" + name + "' contains CR, LF or NUL");
+    }
+    if (has_line_break_or_nul(value)) {
+      throw SerializationError(event_name, "the value of header '" + name + "' contains CR, LF or NUL");
+    }
+  }
 }
 
 /// A message ready for a transport.
@@ -50,10 +61,12 @@ class HeaderInjection {
 public:
   void add(HeaderInjector injector) { injectors_.push_back(std::move(injector)); }
 
-  /// Runs every injector in order, then removes bearer tokens: they must never leave.
+  /// Runs every injector in order, refuses CR, LF and NUL (SerializationError), then removes
+  /// bearer tokens: they must never leave.
   [[nodiscard]] Headers headers_for(const AbstractIntegrationEvent& event) const {
     Headers headers;
     for (const auto& injector : injectors_) injector(event, headers);
+    refuse_line_breaks(event.event_name(), headers);
     std::erase_if(headers, [](const auto& header) { return is_bearer_authorization(header.first, header.second); });
     return headers;
   }
@@ -62,10 +75,12 @@ private:
   std::vector<HeaderInjector> injectors_;
 };
 
-/// Serializes and injects headers; any serializer failure becomes a SerializationError.
+/// Serializes and injects headers; any serializer failure becomes a SerializationError, and so
+/// does CR, LF or NUL in the event name or a header: nothing is sent then.
 inline OutgoingMessage prepare_message(const AbstractIntegrationEvent& event, const IEventSerializer& serializer,
                                        const HeaderInjection& injection) {
   OutgoingMessage message{event.event_name(), {}, {}};
+  refuse_line_breaks(message.event_name);
   try {
     message.payload = serializer.serialize(event);
   } catch (const SerializationError&) {

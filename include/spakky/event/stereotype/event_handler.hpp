@@ -23,7 +23,11 @@
 /// The event type comes from the method's parameter (`const E&`), sync or async from its return
 /// type (void, or the consumer's awaitable). As in the seed, routes for integration events are
 /// not registered on the in-process consumers; they go to the consumer wrapped in
-/// `integration(...)` when one is given, and are skipped otherwise.
+/// `integration(...)` when one is given, and are skipped otherwise. Compile errors that name the
+/// method: a wrong signature; a domain route no in-process consumer fits; an integration route
+/// that the given integration consumer(s) cannot take (a coroutine method with only a
+/// synchronous broker consumer); a method taking AbstractEvent or an event of neither kind,
+/// which no consumer would ever deliver.
 
 #include <spakky/event/async_event_consumer.hpp>
 #include <spakky/event/event.hpp>
@@ -119,6 +123,13 @@ constexpr bool check_route() {
                   "an event route names a method of another class");
     static_assert(takes_const_event_ref<typename traits::parameters>,
                   "an event handler method takes exactly one parameter, `const E&` with E an event type");
+    if constexpr (takes_const_event_ref<typename traits::parameters>) {
+      using E = std::remove_cvref_t<std::tuple_element_t<0, typename traits::parameters>>;
+      // As in the seed: no consumer gets other events, so such a route would never run.
+      static_assert(DomainEvent<E> || IntegrationEvent<E>,
+                    "an event handler method takes a domain or an integration event (or AbstractDomainEvent / "
+                    "AbstractIntegrationEvent for a catch-all), not AbstractEvent nor an event of neither kind");
+    }
   }
   return true;
 }
@@ -155,6 +166,9 @@ constexpr bool fits() {
   }
 }
 
+template <class... Ts>
+constexpr bool has_integration_consumer = (is_integration_tag<std::remove_cvref_t<Ts>> || ...);
+
 template <class R, bool Integration, class... Ts>
 constexpr std::size_t consumer_index() {
   constexpr bool matches[] = {fits<R, Integration, Ts>()..., false};
@@ -180,10 +194,17 @@ void register_route(Object& object, Targets& targets, HandlerBundle& bundle) {
   constexpr std::size_t index = []<std::size_t... I>(std::index_sequence<I...>) {
     return consumer_index<R, to_broker, std::tuple_element_t<I, Targets>...>();
   }(std::make_index_sequence<count>{});
+  constexpr bool broker_given = []<std::size_t... I>(std::index_sequence<I...>) {
+    return has_integration_consumer<std::tuple_element_t<I, Targets>...>;
+  }(std::make_index_sequence<count>{});
   if constexpr (index == count) {
-    // As in the seed: an integration route without a broker consumer is skipped.
+    // As in the seed: an integration route without a broker consumer is skipped. With one that
+    // cannot take it, the route would be lost silently: refuse it.
     static_assert(to_broker, "no consumer fits this handler method: a void method needs an IEventConsumer, "
                              "a coroutine method an IAsyncEventConsumer of its return type");
+    static_assert(!to_broker || !broker_given,
+                  "no integration consumer fits this handler method: a void method needs integration(IEventConsumer&), "
+                  "a coroutine method integration(IAsyncEventConsumer&) of its return type");
   } else {
     auto& consumer = consumer_of(std::get<index>(targets));
     Object* self = std::addressof(object);
