@@ -192,7 +192,7 @@ TEST_CASE("rows with unreadable headers or an event the serializer cannot read a
   app.send("b", 1);
   app.send("c", 1);
   sql_exec(file.db(), "UPDATE spakky_outbox SET headers = 'garbage-without-equals' WHERE partition_key = 'a'");
-  sql_exec(file.db(), "UPDATE spakky_outbox SET event_name = 'Unheard\nOf' WHERE partition_key = 'b'");
+  sql_exec(file.db(), "UPDATE spakky_outbox SET event_name = 'Unheard\tOf' WHERE partition_key = 'b'");
   ev::SqliteOutboxRelayStore store(file.path());
   test_support::RecordingTransport transport;
   ev::OutboxRelay relay(store, transport, {.validate_with = &app.serializer});
@@ -204,8 +204,26 @@ TEST_CASE("rows with unreadable headers or an event the serializer cannot read a
   CHECK(parked[0].partition_key == "a");
   CHECK_THAT(parked[0].last_error, Catch::Contains("unreadable headers"));
   CHECK(parked[1].partition_key == "b");
-  CHECK_THAT(parked[1].last_error, Catch::Contains("unknown event name") && Catch::Contains("Unheard\\nOf"));
+  CHECK_THAT(parked[1].last_error, Catch::Contains("unknown event name") && Catch::Contains("Unheard\\tOf"));
   CHECK(parked[0].attempts == 1);
+}
+
+TEST_CASE("a row edited to carry a line break in its name or headers is parked, not sent") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("b", 1);
+  sql_exec(file.db(), "UPDATE spakky_outbox SET event_name = 'Item' || char(10) || 'Reserved' WHERE partition_key = 'a'");
+  sql_exec(file.db(), "UPDATE spakky_outbox SET headers = 'x=1%0D%0Ay: 2' || char(10) WHERE partition_key = 'b'");
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport);
+  CHECK(relay.drain() == 0);
+  CHECK(transport.attempts() == 0);
+  const auto parked = store.parked();
+  REQUIRE(parked.size() == 2);
+  CHECK_THAT(parked[0].last_error, Catch::Contains("event name contains CR, LF or NUL"));
+  CHECK_THAT(parked[1].last_error, Catch::Contains("header 'x' contains CR, LF or NUL"));
 }
 
 TEST_CASE("sent rows can be kept for a retention period and are purged after it") {

@@ -27,6 +27,7 @@
 /// relay.start();            // its own thread; relay.stop() or the destructor end it
 /// @endcode
 
+#include <spakky/event/bus/header_injection.hpp>
 #include <spakky/event/detail/escape.hpp>
 #include <spakky/event/error.hpp>
 #include <spakky/event/event_publisher.hpp>
@@ -189,6 +190,13 @@ private:
   RowResult send_row(const OutboxRow& row) {
     const auto headers = detail::decode_headers(row.headers);
     if (!headers) return park("unreadable headers: " + detail::escape_for_log(row.headers));
+    // What the bus refuses to write must not leave through a row edited by hand either.
+    if (detail::has_line_break_or_nul(row.event_name)) return park("the event name contains CR, LF or NUL");
+    for (const auto& [name, value] : *headers) {
+      if (detail::has_line_break_or_nul(name) || detail::has_line_break_or_nul(value)) {
+        return park("header '" + detail::escape_for_log(name) + "' contains CR, LF or NUL");
+      }
+    }
     if (options_.validate_with != nullptr) {
       try {
         (void)options_.validate_with->deserialize(row.event_name, row.payload);
