@@ -1,6 +1,7 @@
 // The SQLite outbox store: schema, busy writers, and the relay over it.
 
 #include "outbox/outbox_events.hpp"
+#include "support/async_recording_transport.hpp"
 #include "support/recording_transport.hpp"
 #include "support/sqlite_db.hpp"
 #include "support/sync.hpp"
@@ -268,4 +269,51 @@ TEST_CASE("the relay delivers through the in-memory broker to a consumer") {
   ev::OutboxRelay relay(store, transport);
   CHECK(relay.drain() == 3);
   CHECK(received == std::vector<int>{1, 2, 3});
+}
+
+TEST_CASE("over an async transport a pass has every key's head in flight at once, one row per key") {
+  test_support::SqliteFile file;
+  App app(file);
+  for (int n = 1; n <= 2; ++n) {
+    for (const char* key : {"a", "b", "c"}) app.send(key, n);
+  }
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::AsyncRecordingTransport transport;
+  transport.suspend_sends(true);
+  ev::OutboxRelay relay(store, transport);
+  std::size_t sent = 0;
+  std::thread pass([&] { sent = relay.run_once(); });
+  test_support::JoinGuard guard(pass, [&] {
+    transport.suspend_sends(false);
+    while (transport.complete_one()) {
+    }
+  });
+  CHECK(test_support::eventually([&] { return transport.pending() == 3; }));  // a:1, b:1, c:1 together
+  CHECK(transport.attempts() == 3);                                            // not a:2 meanwhile
+  while (transport.pending() > 0) transport.complete_one();
+  pass.join();
+  CHECK(sent == 3);
+  transport.suspend_sends(false);
+  CHECK(relay.drain() == 3);
+  std::vector<std::string> fields;
+  for (const auto& m : transport.sent()) fields.push_back(fields_of(m.payload));
+  CHECK(fields == std::vector<std::string>{"a:1", "b:1", "c:1", "a:2", "b:2", "c:2"});
+}
+
+TEST_CASE("over an async transport a failed send backs off and is tried again") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::AsyncRecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.initial_backoff = 0ms});
+  transport.fail_with(test_support::AsyncRecordingTransport::Failure::runtime_error_early, "refused");
+  CHECK(relay.run_once() == 0);
+  transport.fail_with(test_support::AsyncRecordingTransport::Failure::transport_error, "nacked");
+  CHECK(relay.run_once() == 0);
+  CHECK_THAT(sql_text(file.db(), "SELECT last_error FROM spakky_outbox"), Catch::Contains("nacked"));
+  CHECK(sql_int(file.db(), "SELECT attempts FROM spakky_outbox") == 2);
+  transport.fail_with(test_support::AsyncRecordingTransport::Failure::none);
+  CHECK(relay.drain() == 1);
+  CHECK(relay.stats().retried == 2);
 }

@@ -30,25 +30,31 @@
 #include <spakky/event/bus/header_injection.hpp>
 #include <spakky/event/detail/escape.hpp>
 #include <spakky/event/error.hpp>
+#include <spakky/event/async_event_publisher.hpp>
 #include <spakky/event/event_publisher.hpp>
 #include <spakky/event/outbox/detail/header_codec.hpp>
 #include <spakky/event/outbox/relay_store.hpp>
 #include <spakky/event/serializer.hpp>
+#include <spakky/event/task.hpp>
 
 #include <algorithm>
 #include <cerrno>
 #include <atomic>
 #include <chrono>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <poll.h>
@@ -82,17 +88,68 @@ struct OutboxRelayStats {
   std::uint64_t errors = 0;   ///< store errors survived by the loop
 };
 
+namespace detail {
+
+/// A coroutine that starts at once and frees itself at its end: one send of a relay batch.
+struct DetachedSend {
+  struct promise_type {
+    DetachedSend get_return_object() noexcept { return {}; }
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); }  // send_async catches everything
+  };
+};
+
+/// Counts the sends of a pass down; notifies under the lock, so that the waiter cannot return
+/// (and destroy it) while the last sender still touches it.
+class SendCountdown {
+public:
+  explicit SendCountdown(std::ptrdiff_t count) noexcept : left_(count) {}
+  void count_down() {
+    const std::lock_guard lock(mutex_);
+    if (--left_ == 0) done_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [this] { return left_ == 0; });
+  }
+
+private:
+  std::mutex mutex_;
+  std::condition_variable done_;
+  std::ptrdiff_t left_;
+};
+
+}  // namespace detail
+
 /// Sends pending outbox rows. run_once()/drain() work on the caller's thread; start() runs the
 /// loop on the relay's own thread. Store and transport must outlive the relay.
+///
+/// With a synchronous IEventTransport the rows of a pass go one after the other; with an
+/// IAsyncEventTransport<Task<>> (AsyncRabbitMqEventTransport: many confirms in flight) the
+/// heads of all keys in the pass are sent at once and the pass waits for every confirm
+/// before it records the results. Either way a key has at most one row in flight.
 class OutboxRelay {
 public:
+  /// A relay over a synchronous transport.
   OutboxRelay(IOutboxRelayStore& store, IEventTransport& transport, OutboxRelayOptions options = {})
-      : store_(store), transport_(transport), options_(std::move(options)),
+      : OutboxRelay(store, &transport, nullptr, std::move(options)) {}
+  /// A relay over an asynchronous transport (see the class comment).
+  OutboxRelay(IOutboxRelayStore& store, IAsyncEventTransport<Task<>>& transport, OutboxRelayOptions options = {})
+      : OutboxRelay(store, nullptr, &transport, std::move(options)) {}
+
+private:
+  OutboxRelay(IOutboxRelayStore& store, IEventTransport* transport, IAsyncEventTransport<Task<>>* async_transport,
+              OutboxRelayOptions options)
+      : store_(store), transport_(transport), async_transport_(async_transport), options_(std::move(options)),
         wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "OutboxRelay: eventfd");
     if (options_.batch_size == 0) options_.batch_size = 1;
     if (options_.max_attempts < 1) options_.max_attempts = 1;
   }
+
+public:
   OutboxRelay(const OutboxRelay&) = delete;
   OutboxRelay& operator=(const OutboxRelay&) = delete;
   /// Stops the thread (if started) after its current pass.
@@ -108,13 +165,10 @@ public:
     std::vector<OutboxRow> rows = store_.claim(options_.batch_size);
     if (rows.empty()) return 0;
     std::vector<RowResult> results;
-    results.reserve(rows.size());
     std::size_t sent = 0;
     try {
-      for (const OutboxRow& row : rows) {
-        results.push_back(send_row(row));
-        if (results.back().outcome == RowResult::Outcome::sent) ++sent;
-      }
+      results = async_transport_ != nullptr ? send_all_async(rows) : send_all(rows);
+      for (const RowResult& result : results) sent += result.outcome == RowResult::Outcome::sent ? 1 : 0;
       store_.finish(rows, results, options_.sent_retention.count() > 0);
     } catch (...) {
       store_.abandon();
@@ -187,8 +241,9 @@ public:
   }
 
 private:
-  RowResult send_row(const OutboxRow& row) {
-    const auto headers = detail::decode_headers(row.headers);
+  /// The headers to send `row` with, or the reason to park it without trying.
+  std::variant<Headers, RowResult> prepare(const OutboxRow& row) const {
+    auto headers = detail::decode_headers(row.headers);
     if (!headers) return park("unreadable headers: " + detail::escape_for_log(row.headers));
     // What the bus refuses to write must not leave through a row edited by hand either.
     if (detail::has_line_break_or_nul(row.event_name)) return park("the event name contains CR, LF or NUL");
@@ -204,14 +259,68 @@ private:
         return park(std::string("the serializer cannot read it: ") + e.what());
       }
     }
-    try {
-      transport_.send(row.event_name, row.payload, *headers);
-      return RowResult{RowResult::Outcome::sent, {}, {}};
-    } catch (const std::exception& e) {
-      return failed(row, e.what());
-    } catch (...) {
-      return failed(row, "the transport threw a non-standard exception");
+    return std::move(*headers);
+  }
+
+  std::vector<RowResult> send_all(const std::vector<OutboxRow>& rows) {
+    std::vector<RowResult> results;
+    results.reserve(rows.size());
+    for (const OutboxRow& row : rows) {
+      auto prepared = prepare(row);
+      if (auto* parked = std::get_if<RowResult>(&prepared)) {
+        results.push_back(std::move(*parked));
+        continue;
+      }
+      try {
+        transport_->send(row.event_name, row.payload, std::get<Headers>(prepared));
+        results.push_back(RowResult{RowResult::Outcome::sent, {}, {}});
+      } catch (const std::exception& e) {
+        results.push_back(failed(row, e.what()));
+      } catch (...) {
+        results.push_back(failed(row, "the transport threw a non-standard exception"));
+      }
     }
+    return results;
+  }
+
+  /// Starts every send of the pass, then waits for all of them (each completes on the
+  /// transport's thread).
+  std::vector<RowResult> send_all_async(const std::vector<OutboxRow>& rows) {
+    std::vector<RowResult> results(rows.size());
+    std::vector<std::optional<Headers>> headers(rows.size());
+    std::vector<std::optional<std::string>> errors(rows.size());
+    std::ptrdiff_t launched = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      auto prepared = prepare(rows[i]);
+      if (auto* parked = std::get_if<RowResult>(&prepared)) {
+        results[i] = std::move(*parked);
+      } else {
+        headers[i] = std::move(std::get<Headers>(prepared));
+        ++launched;
+      }
+    }
+    detail::SendCountdown done(launched);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (headers[i]) send_async(rows[i], *headers[i], errors[i], done);
+    }
+    done.wait();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (!headers[i]) continue;
+      results[i] = errors[i] ? failed(rows[i], *errors[i]) : RowResult{RowResult::Outcome::sent, {}, {}};
+    }
+    return results;
+  }
+
+  detail::DetachedSend send_async(const OutboxRow& row, const Headers& headers, std::optional<std::string>& error,
+                                  detail::SendCountdown& done) {
+    try {
+      co_await async_transport_->send(row.event_name, row.payload, headers);
+    } catch (const std::exception& e) {
+      error = e.what();
+    } catch (...) {
+      error = "the transport threw a non-standard exception";
+    }
+    done.count_down();
   }
 
   [[nodiscard]] static RowResult park(std::string reason) {
@@ -282,7 +391,8 @@ private:
   }
 
   IOutboxRelayStore& store_;
-  IEventTransport& transport_;
+  IEventTransport* transport_;
+  IAsyncEventTransport<Task<>>* async_transport_;
   OutboxRelayOptions options_;
   int wake_fd_;
   std::atomic<bool> stopping_{false};

@@ -120,7 +120,7 @@ public:
                                                           SQLITE_OPEN_NOMUTEX, nullptr);
     owned_.reset(db);
     if (rc != SQLITE_OK) detail::sqlite::fail(db, rc, "cannot open the outbox database");
-    sqlite3_busy_timeout(db, static_cast<int>(busy_timeout.count()));
+    detail::sqlite::set_short_busy_wait(db, busy_timeout);
     init(db);
   }
   /// Uses `db` (not owned; it must outlive the store and serve no other thread meanwhile).

@@ -6,7 +6,17 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+
 namespace spakky::event {
+
+/// Makes `db` wait for another writer's lock in short steps (50 us doubling to 2 ms) for up
+/// to `timeout`, instead of sqlite3_busy_timeout's 1 ... 100 ms sleeps: an application writer
+/// beside a relay (whose writes hold the lock for well under a millisecond) then loses little
+/// time. Past `timeout` a write fails with SQLITE_BUSY (DatabaseBusyError).
+inline void set_sqlite_busy_wait(sqlite3* db, std::chrono::milliseconds timeout) {
+  detail::sqlite::set_short_busy_wait(db, timeout);
+}
 
 /// BEGIN IMMEDIATE / COMMIT / ROLLBACK on the application's connection (not owned). IMMEDIATE
 /// takes the write lock at BEGIN, so two writers queue on the busy timeout instead of one of

@@ -6,6 +6,8 @@
 
 #include <sqlite3.h>
 
+#include <time.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -23,6 +25,28 @@ namespace spakky::event::detail::sqlite {
                                       (message != nullptr ? message : ""));
   }
   throw OutboxStoreError(what, message != nullptr ? message : sqlite3_errstr(rc));
+}
+
+/// A busy handler for short write transactions: waits in steps from 50 us doubling up to 2 ms
+/// (SQLite's own busy_timeout sleeps 1, 2, 5 ... 100 ms, far longer than an outbox write holds
+/// the lock), giving up after `timeout_ms` in total.
+inline int short_busy_wait(void* timeout_ms, int count) {
+  const auto limit_us = static_cast<long long>(reinterpret_cast<std::intptr_t>(timeout_ms)) * 1000;
+  long long waited_us = 0;
+  long long step_us = 50;
+  for (int i = 0; i < count; ++i) {
+    waited_us += step_us;
+    step_us = step_us < 2000 ? step_us * 2 : 2000;
+  }
+  if (waited_us >= limit_us) return 0;
+  struct timespec pause {0, static_cast<long>(step_us * 1000)};
+  ::nanosleep(&pause, nullptr);
+  return 1;
+}
+
+/// Installs short_busy_wait on `db` with a total of `timeout` (replaces sqlite3_busy_timeout).
+inline void set_short_busy_wait(sqlite3* db, std::chrono::milliseconds timeout) {
+  sqlite3_busy_handler(db, &short_busy_wait, reinterpret_cast<void*>(static_cast<std::intptr_t>(timeout.count())));
 }
 
 /// Runs statements that return no rows.
