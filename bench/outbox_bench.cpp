@@ -9,7 +9,8 @@
 //  3. commit -> handler latency (p50/p99): one event per unit of work, a RabbitMQ consumer in
 //     the same process, with the relay woken by notify()/NOTIFY and with polling only.
 //
-//   outbox_bench [events]     (SPAKKY_RABBITMQ_URL, SPAKKY_POSTGRES_URL from the script)
+//   outbox_bench [events] [append,relay,latency]   (SPAKKY_RABBITMQ_URL, SPAKKY_POSTGRES_URL
+//                                                  from the script)
 
 #include <spakky/event/outbox/outbox_event_bus.hpp>
 #include <spakky/event/outbox/outbox_relay.hpp>
@@ -197,7 +198,7 @@ double sqlite_append(const std::vector<Prepared>& messages, int per_tx, bool by_
   return took;
 }
 
-double postgres_append(const std::vector<Prepared>& messages, int per_tx, bool by_hand) {
+double postgres_append(const std::vector<Prepared>& messages, int per_tx, bool by_hand, bool notify = true) {
   PgSchema schema("outbox_bench_append");
   Pg c = pg_connect(schema.conninfo);
   ev::create_postgres_outbox_schema(c.get());
@@ -214,7 +215,7 @@ double postgres_append(const std::vector<Prepared>& messages, int per_tx, bool b
                                  " VALUES ($1::uuid, $2, $3::bytea, $4, $5)",
                                  5, nullptr);
   PQclear(prepared);
-  ev::PostgresOutboxWriter writer(c.get());
+  ev::PostgresOutboxWriter writer(c.get(), notify);
   const auto start = Clock::now();
   for (std::size_t i = 0; i < messages.size(); ++i) {
     if (i % static_cast<std::size_t>(per_tx) == 0) pg(c.get(), "BEGIN");
@@ -255,6 +256,9 @@ void bench_append(int count) {
     const double outbox = best_of(5, [&] { return postgres_append(messages, per_tx, false); });
     const double hand = best_of(5, [&] { return postgres_append(messages, per_tx, true); });
     std::printf("%-10s %-12d %14.0f %14.0f %8.2fx\n", "postgres", per_tx, count / outbox, count / hand, outbox / hand);
+    const double quiet = best_of(5, [&] { return postgres_append(messages, per_tx, false, /*notify=*/false); });
+    std::printf("%-10s %-12d %14.0f %14.0f %8.2fx   (writer without NOTIFY)\n", "postgres", per_tx, count / quiet,
+                count / hand, quiet / hand);
   }
 }
 
@@ -452,6 +456,7 @@ Latencies latency(bool postgres, bool notify, int count) {
   } else {
     path = std::filesystem::temp_directory_path() / ("outbox-bench-" + ev::EventId::generate().to_string() + ".db");
     sqlite3_open(path.c_str(), &db);
+    ev::set_sqlite_busy_wait(db, 5s);  // the relay writes to the same file
     sq(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
     writer = std::make_unique<ev::SqliteOutboxWriter>(db);
     store = std::make_unique<ev::SqliteOutboxRelayStore>(path.string());
@@ -507,11 +512,13 @@ void bench_latency(int count) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as it is measured
   try {
     const int events = argc > 1 ? std::atoi(argv[1]) : 20000;
-    bench_append(std::min(events, 5000));
-    bench_relay(events);
-    bench_latency(300);
+    const std::string sections = argc > 2 ? argv[2] : "append,relay,latency";
+    if (sections.find("append") != std::string::npos) bench_append(std::min(events, 5000));
+    if (sections.find("relay") != std::string::npos) bench_relay(events);
+    if (sections.find("latency") != std::string::npos) bench_latency(300);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "outbox_bench: %s\n", e.what());

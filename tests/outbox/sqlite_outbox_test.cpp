@@ -257,6 +257,20 @@ TEST_CASE("the relay thread sends a commit at once when notified, without waitin
   relay.stop();  // idempotent
 }
 
+TEST_CASE("the relay thread sends a key's backlog one row after the other without waiting for a poll") {
+  test_support::SqliteFile file;
+  App app(file);
+  for (int n = 1; n <= 5; ++n) app.send("a", n);  // one key: one row per pass
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.poll_interval = 1h});
+  relay.start();
+  relay.notify();  // once
+  CHECK(test_support::eventually([&] { return transport.sent().size() == 5; }, 20s));
+  relay.stop();
+  CHECK(sent_fields(transport) == std::vector<std::string>{"a:1", "a:2", "a:3", "a:4", "a:5"});
+}
+
 TEST_CASE("the relay delivers through the in-memory broker to a consumer") {
   test_support::SqliteFile file;
   App app(file);

@@ -356,9 +356,11 @@ private:
         if (options_.on_error) options_.on_error(std::current_exception());
       }
       if (stopping_.load(std::memory_order_relaxed)) break;
+      // A pass sends at most one row per key: after any progress the next rows of those keys
+      // are heads now, so go on at once; sleep only when a pass sent nothing.
       if (failed) {
         wait(options_.error_backoff, /*listen=*/false);
-      } else if (sent < options_.batch_size) {
+      } else if (sent == 0) {
         wait(options_.poll_interval, /*listen=*/true);
       }
     }

@@ -108,22 +108,24 @@ inline void create_postgres_outbox_schema(PGconn* connection) {
 /// or reset PGconn), make a new writer. Not thread-safe (neither is a connection).
 class PostgresOutboxWriter final : public IOutboxWriter {
 public:
-  /// Creates the schema if needed and prepares the append on `connection`.
-  explicit PostgresOutboxWriter(PGconn* connection)
+  /// Creates the schema if needed and prepares the append on `connection`. With `notify`
+  /// (the default) each append also queues `NOTIFY spakky_outbox`, delivered at COMMIT, so
+  /// that listening relays in any process wake at once; without it relays find the rows by
+  /// polling (cheaper commits: see bench/README.md).
+  explicit PostgresOutboxWriter(PGconn* connection, bool notify = true)
       : connection_(connection), statement_("spakky_outbox_append_" + std::to_string(next_id())) {
     create_postgres_outbox_schema(connection);
-    detail::postgres::check(
-        connection,
-        detail::postgres::Result(PQprepare(
-            connection, statement_.c_str(),
-            "WITH key AS ("
-            "  INSERT INTO spakky_outbox_key AS k (partition_key, next_seq) VALUES ($5, 1)"
-            "  ON CONFLICT (partition_key) DO UPDATE SET next_seq = k.next_seq + 1 RETURNING next_seq),"
-            " wake AS (SELECT pg_notify('spakky_outbox', ''))"
-            " INSERT INTO spakky_outbox (event_id, event_name, payload, headers, partition_key, seq)"
-            " SELECT $1::uuid, $2, $3::bytea, $4, $5, key.next_seq FROM key, wake",
-            5, nullptr)),
-        "cannot prepare the outbox append");
+    const std::string sql =
+        std::string("WITH key AS ("
+                    "  INSERT INTO spakky_outbox_key AS k (partition_key, next_seq) VALUES ($5, 1)"
+                    "  ON CONFLICT (partition_key) DO UPDATE SET next_seq = k.next_seq + 1 RETURNING next_seq)") +
+        (notify ? ", wake AS (SELECT pg_notify('spakky_outbox', ''))" : "") +
+        " INSERT INTO spakky_outbox (event_id, event_name, payload, headers, partition_key, seq)"
+        " SELECT $1::uuid, $2, $3::bytea, $4, $5, key.next_seq FROM key" +
+        (notify ? ", wake" : "");
+    detail::postgres::check(connection,
+                            detail::postgres::Result(PQprepare(connection, statement_.c_str(), sql.c_str(), 5, nullptr)),
+                            "cannot prepare the outbox append");
   }
 
   /// Throws NotInTransactionError (nothing written) unless the connection is in an open
@@ -186,13 +188,19 @@ public:
     detail::postgres::Params<1> params;
     params.text(0, limit.c_str());
     // A key's head is its lowest-seq unsent row; it is claimable only if pending and due.
-    // Parked heads block their key. Rows another relay holds are skipped.
+    // Parked heads block their key. Rows another relay holds are skipped. The heads are found
+    // by a loose index scan over spakky_outbox_unsent (one probe per key with unsent rows),
+    // not by reading every unsent row: a backlog does not slow each claim down.
     const detail::postgres::Result result = detail::postgres::exec_params(
         c,
-        "SELECT id, event_id::text, event_name, payload, headers, partition_key, attempts FROM spakky_outbox"
-        " WHERE id IN (SELECT DISTINCT ON (partition_key) id FROM spakky_outbox WHERE state <> 'sent'"
-        "              ORDER BY partition_key, seq)"
-        " AND state = 'pending' AND next_attempt_at <= now()"
+        "WITH RECURSIVE heads AS ("
+        "  (SELECT partition_key, id FROM spakky_outbox WHERE state <> 'sent' ORDER BY partition_key, seq LIMIT 1)"
+        "  UNION ALL"
+        "  SELECT next.partition_key, next.id FROM heads, LATERAL ("
+        "    SELECT partition_key, id FROM spakky_outbox"
+        "    WHERE state <> 'sent' AND partition_key > heads.partition_key ORDER BY partition_key, seq LIMIT 1) next)"
+        " SELECT id, event_id::text, event_name, payload, headers, partition_key, attempts FROM spakky_outbox"
+        " WHERE id IN (SELECT id FROM heads) AND state = 'pending' AND next_attempt_at <= now()"
         " ORDER BY id LIMIT $1::integer FOR UPDATE SKIP LOCKED",
         params, "cannot claim outbox rows", /*binary_result=*/true);
     std::vector<OutboxRow> rows;
