@@ -36,7 +36,9 @@ TEST_CASE("an event sent through the outbox bus commits with the caller's transa
   sql_exec(db, "BEGIN");
   sql_exec(db, "INSERT INTO counters VALUES ('order-1', 1)");
   bus.send(event, "order-1");
-  CHECK(outbox_rows(file.open()) == 0);  // not visible to others before COMMIT
+  sqlite3* other = file.open();
+  CHECK(outbox_rows(other) == 0);  // not visible to others before COMMIT
+  sqlite3_close(other);
   sql_exec(db, "COMMIT");
 
   REQUIRE(outbox_rows(db) == 1);

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <poll.h>
 #include <map>
 #include <set>
 #include <string>
@@ -270,6 +271,18 @@ TEST_CASE("postgres: a hung relay's claim ends with its lease and another relay 
     return !taken.empty();
   }, 20s));
   healthy.abandon();
+}
+
+TEST_CASE("postgres: a notification read by the store's connection during another command is still reported") {
+  test_support::postgres::PrivateSchema schema;
+  App app(schema);
+  ev::PostgresOutboxRelayStore store(schema.conninfo());
+  app.send("a", 1);  // NOTIFY at COMMIT
+  pollfd readable{store.notification_fd(), POLLIN, 0};
+  REQUIRE(::poll(&readable, 1, 20'000) == 1);
+  (void)store.parked();  // a command on the connection: libpq reads the notification with its result
+  CHECK(store.consume_notifications());  // the relay must not sleep on the now quiet socket
+  CHECK_FALSE(store.consume_notifications());
 }
 
 TEST_CASE("postgres: a relay wakes on another process's COMMIT through LISTEN/NOTIFY") {

@@ -373,6 +373,9 @@ private:
     if (listen) {
       const int fd = store_.notification_fd();
       if (fd >= 0) {
+        // A notification the store's connection read during the last pass no longer makes its
+        // socket readable: it is waiting already, so do not sleep.
+        if (consume_store_notifications()) return;
         fds[1].fd = fd;
         count = 2;
       }
@@ -383,12 +386,14 @@ private:
       std::uint64_t value = 0;
       [[maybe_unused]] const auto got = ::read(wake_fd_, &value, sizeof value);
     }
-    if (count == 2 && fds[1].revents != 0) {
-      try {
-        store_.consume_notifications();
-      } catch (...) {
-        // The next pass meets the same problem in claim() and reports it.
-      }
+    if (count == 2 && fds[1].revents != 0) consume_store_notifications();
+  }
+
+  bool consume_store_notifications() noexcept {
+    try {
+      return store_.consume_notifications();
+    } catch (...) {
+      return true;  // the next pass meets the same problem in claim() and reports it
     }
   }
 

@@ -307,11 +307,18 @@ public:
     return PQsocket(connection_.get());
   }
 
-  void consume_notifications() override {
+  bool consume_notifications() override {
     PGconn* c = connection_.get();
-    if (c == nullptr) return;
-    if (PQconsumeInput(c) == 0) return;  // broken: the next claim() reconnects
-    while (PGnotify* notification = PQnotifies(c)) PQfreemem(notification);
+    if (c == nullptr) return false;
+    // PQconsumeInput reads what the socket has (libpq's socket never blocks); notifications
+    // that arrived during the last claim were read then and wait in libpq's queue.
+    if (PQconsumeInput(c) == 0) return true;  // broken: let the next claim() reconnect now
+    bool any = false;
+    while (PGnotify* notification = PQnotifies(c)) {
+      PQfreemem(notification);
+      any = true;
+    }
+    return any;
   }
 
   /// The server process id of the store's connection (for pg_terminate_backend in tests).

@@ -64,8 +64,10 @@ public:
   /// A descriptor that becomes readable when another process committed rows (PostgreSQL
   /// LISTEN), or -1. May change after a reconnect: ask again before each wait.
   virtual int notification_fd() noexcept { return -1; }
-  /// Reads what made notification_fd() readable.
-  virtual void consume_notifications() {}
+  /// Reads what made notification_fd() readable; true if a notification was pending,
+  /// including one the connection had already read while it ran another command (its socket
+  /// is then no longer readable: check this before waiting on it).
+  virtual bool consume_notifications() { return false; }
 };
 
 }  // namespace spakky::event
