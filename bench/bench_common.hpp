@@ -60,6 +60,8 @@ using SigcSignal = sigc::signal<void(const Ping&)>;
 [[gnu::noinline]] void function_loop_n(const FunctionLoop& handlers, const Ping& event, std::int64_t n);
 [[gnu::noinline]] void signals2_n(Signals2Signal& signal, const Ping& event, std::int64_t n);
 [[gnu::noinline]] void sigc_n(SigcSignal& signal, const Ping& event, std::int64_t n);
+/// The same loop with an empty body: what the callgrind figures subtract.
+[[gnu::noinline]] void empty_loop_n(std::int64_t n);
 
 // ---- registration helpers: each registers one handler and cancels it, `n` times ------------
 [[gnu::noinline]] void mediator_register_cancel_n(spakky::event::IEventConsumer& consumer, std::int64_t n);

@@ -7,12 +7,14 @@
 // Running it twice with different <iterations> and subtracting the instruction totals gives
 // the instructions of (difference) dispatches, without start-up, set-up and tear-down.
 //
-// Modes: mediator, publisher, function_loop, signals2, sigc (the event has <handlers>
+// Modes: empty_loop (the loop alone, subtracted from every figure), mediator, publisher, function_loop, signals2, sigc (the event has <handlers>
 // handlers), mediator_no_handlers (an event type with no handler, dispatched before;
 // <handlers> handlers exist for another type), function_loop_no_handlers (an empty vector);
 // async_mediator (AsyncEventMediator<Task<>> with <handlers> AddToSinkAsync handlers, every
 // dispatch co_awaited in one Task<> loop under one sync_wait), async_sync_wait (the same
-// mediator, one sync_wait per dispatch).
+// mediator, one sync_wait per dispatch); mediator_register_cancel, signals2_connect_disconnect,
+// sigc_connect_disconnect (one registration and its cancellation per iteration, with <handlers>
+// handlers present).
 
 #include "bench_common.hpp"
 #include "fixtures.hpp"
@@ -44,6 +46,14 @@ void run(bench::Fixture& f, bench::AsyncFixture* async, std::string_view mode, s
     sigc_n(f.sigc, f.ping, n);
   } else if (mode == "mediator_no_handlers") {
     mediator_dispatch_n(f.mediator, f.unheard, n);
+  } else if (mode == "empty_loop") {
+    empty_loop_n(n);
+  } else if (mode == "mediator_register_cancel") {
+    mediator_register_cancel_n(f.mediator, n);
+  } else if (mode == "signals2_connect_disconnect") {
+    signals2_connect_disconnect_n(f.signals2, n);
+  } else if (mode == "sigc_connect_disconnect") {
+    sigc_connect_disconnect_n(f.sigc, n);
   } else if (mode == "function_loop_no_handlers") {
     static const FunctionLoop empty;
     function_loop_n(empty, f.ping, n);
@@ -59,8 +69,9 @@ int main(int argc, char** argv) {
   if (argc != 4) {
     std::fprintf(stderr,
                  "usage: %s <handlers> <iterations> <mode>\n"
-                 "modes: mediator publisher function_loop signals2 sigc mediator_no_handlers "
-                 "function_loop_no_handlers async_mediator async_sync_wait\n",
+                 "modes: empty_loop mediator publisher function_loop signals2 sigc mediator_no_handlers "
+                 "function_loop_no_handlers async_mediator async_sync_wait mediator_register_cancel "
+                 "signals2_connect_disconnect sigc_connect_disconnect\n",
                  argv[0]);
     return 2;
   }
@@ -80,7 +91,9 @@ int main(int argc, char** argv) {
   run(fixture, async ? &*async : nullptr, mode, iterations);
 
   // Each handler adds the event's value (1) per dispatch: check that every handler ran.
-  const std::int64_t expected = mode.ends_with("_no_handlers") ? 0 : (kWarmUp + iterations) * handlers;
+  const bool dispatches = !mode.ends_with("_no_handlers") && mode != "empty_loop" && !mode.ends_with("_cancel") &&
+                          !mode.ends_with("_disconnect");
+  const std::int64_t expected = dispatches ? (kWarmUp + iterations) * handlers : 0;
   const std::int64_t got = bench::sink - before;
   if (got != expected) {
     std::fprintf(stderr, "dispatch_count: handlers ran %lld times, expected %lld\n", static_cast<long long>(got),

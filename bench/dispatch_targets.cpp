@@ -28,6 +28,10 @@ void function_loop_n(const FunctionLoop& handlers, const Ping& event, std::int64
   }
 }
 
+void empty_loop_n(std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) asm volatile("" ::: "memory");  // kept, but does nothing
+}
+
 void signals2_n(Signals2Signal& signal, const Ping& event, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) signal(event);
 }

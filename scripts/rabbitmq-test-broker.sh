@@ -77,6 +77,10 @@ node_env=(
   "RABBITMQ_CONFIG_FILE=${base}/rabbitmq.conf"
   "RABBITMQ_ADVANCED_CONFIG_FILE=${base}/advanced.config"
   "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
+  # Its own host resolution (written by prepare_dir): `localhost` is 127.0.0.1 even where
+  # /etc/hosts lacks it (a minimal root), and no lookup of it waits for DNS. The node,
+  # rabbitmqctl and epmd all get this environment.
+  "ERL_INETRC=${base}/inetrc"
 )
 
 as_node() { "${run_as[@]}" env "${node_env[@]}" "$@"; }
@@ -98,11 +102,17 @@ launcher_pid() {
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
+# Erlang looks names up in this table first (file), the system's resolver only after.
+write_inetrc() {
+  printf '{host, {127,0,0,1}, ["localhost"]}.\n{lookup, [file, native]}.\n' > "${base}/inetrc"
+}
+
 prepare_dir() {
   mkdir -p "${base}/home" "${base}/mnesia" "${base}/log"
   : > "${base}/rabbitmq-env.conf"
   # No plugins (no management UI): fast start, nothing listening beyond AMQP.
   printf '[].\n' > "${base}/enabled_plugins"
+  write_inetrc
   cat > "${base}/rabbitmq.conf" <<EOF
 # Written by scripts/rabbitmq-test-broker.sh. Ports and addresses come from the environment.
 loopback_users.guest = true
@@ -118,6 +128,8 @@ EOF
 
 do_stop() {
   local pid waited
+  # rabbitmqctl and epmd need it too (a node started by an older version of this script).
+  if [ -d "$base" ] && [ ! -f "${base}/inetrc" ]; then write_inetrc; fi
   if port_open "$port" || node_pid >/dev/null; then
     log "stopping ${node}"
     ctl stop "${base}/node.pid" >/dev/null 2>&1 || true

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,6 +51,21 @@ struct Shipment final : ev::AbstractIntegrationEvent {
   ev::Timestamp shipped_at;
 };
 
+/// A recursive field type, free-form JSON fields, an ordered map of floats.
+struct Category {
+  std::string name;
+  std::vector<Category> children;
+};
+
+struct CatalogChanged final : ev::AbstractIntegrationEvent {
+  SPAKKY_EVENT_NAME("catalog")
+  CatalogChanged(ev::EventId id, ev::Timestamp at) : AbstractIntegrationEvent(id, at) {}
+  Category root;
+  nlohmann::ordered_json extra;
+  std::optional<nlohmann::json> meta;
+  std::optional<ev::OrderedMap<float>> weights;
+};
+
 /// Default-constructible: rebuilt through the other path.
 struct Ping final : ev::AbstractIntegrationEvent {
   std::optional<std::uint64_t> sequence;
@@ -59,11 +75,13 @@ SPAKKY_EVENT_JSON_FIELDS(Address, city, zip_code)
 SPAKKY_EVENT_JSON_FIELDS(OrderPlaced, order_id, amount, quantity, express, address, tags, coupon)
 SPAKKY_EVENT_JSON_FIELDS(Shipment, count, small, ratio, grid, stops, parent_event, shipped_at)
 SPAKKY_EVENT_JSON_FIELDS(Ping, sequence)
+SPAKKY_EVENT_JSON_FIELDS(Category, name, children)
+SPAKKY_EVENT_JSON_FIELDS(CatalogChanged, root, extra, meta, weights)
 
 const ev::JsonEventSerializer& serializer() {
   static const ev::JsonEventSerializer instance = [] {
     ev::JsonEventSerializer s(64 * 1024);
-    s.register_events<OrderPlaced, Shipment, Ping>();
+    s.register_events<OrderPlaced, Shipment, Ping, CatalogChanged>();
     return s;
   }();
   return instance;

@@ -11,6 +11,7 @@
 #include <spakky/event/json.hpp>
 #include <spakky/event/mediator/event_mediator.hpp>
 #include <spakky/event/publisher/event_publisher.hpp>
+#include <spakky/event/stereotype/event_handler.hpp>
 #include <spakky/event/task.hpp>
 
 #include <catch2/catch.hpp>
@@ -54,6 +55,14 @@ ev::JsonEventSerializer make_serializer() {
   serializer.register_events<OrderPlaced, OrderShipped>();
   return serializer;
 }
+
+/// A handler class whose routes go to a broker consumer (through a HandlerBundle).
+struct ShippingHandlers {
+  std::vector<std::string>* calls;
+  void on_placed(const OrderPlaced& e) { calls->push_back("placed " + e.order_id); }
+  void on_shipped(const OrderShipped& e) { calls->push_back("shipped " + e.order_id); }
+  using event_routes = ev::routes<&ShippingHandlers::on_placed, &ShippingHandlers::on_shipped>;
+};
 
 /// The usual wiring: publisher -> DirectEventBus -> InMemoryEventTransport.
 struct Wire {
@@ -330,4 +339,92 @@ TEST_CASE("a consumer can be destroyed while another thread is sending", "[inmem
   const int after = calls.load();
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   CHECK(calls.load() == after);
+}
+
+TEST_CASE("a message whose handler was cancelled is not acknowledged: requeued up to the limit, then dead-lettered",
+          "[inmemory][unhandled]") {
+  Wire wire;
+  ev::InMemoryEventConsumer consumer(wire.transport, wire.serializer);
+  CHECK(consumer.unhandled_policy() == ev::UnhandledMessagePolicy::requeue);  // the default
+  int calls = 0;
+  auto sub = consumer.register_handler([&](const OrderPlaced&) { ++calls; });
+  CHECK(consumer.is_bound("OrderPlaced"));
+  sub.cancel_and_wait();
+
+  wire.publisher.publish(OrderPlaced("o-1", 1));
+  CHECK(calls == 0);
+  CHECK(consumer.acknowledged() == 0);
+  const auto dead = consumer.dead_letters();
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].message.delivery_attempt == consumer.max_delivery_attempts());
+  CHECK_THAT(dead[0].reason, Catch::Contains("no handler took event 'OrderPlaced'") &&
+                                 Catch::Contains("3 delivery attempts"));
+
+  // Found without a handler, the name is unbound: the next message is not routed here.
+  CHECK_FALSE(consumer.is_bound("OrderPlaced"));
+  CHECK(consumer.event_names().empty());
+  wire.publisher.publish(OrderPlaced("o-2", 1));
+  CHECK(wire.transport.unrouted() == 1);
+  CHECK(consumer.dead_letters().size() == 1);
+
+  // A handler registered again binds the name again.
+  auto again = consumer.register_handler([&](const OrderPlaced&) { ++calls; });
+  wire.publisher.publish(OrderPlaced("o-3", 1));
+  CHECK(calls == 1);
+  CHECK(consumer.acknowledged() == 1);
+}
+
+TEST_CASE("with the dead-letter policy, a message no handler took is dead-lettered at once", "[inmemory][unhandled]") {
+  Wire wire;
+  ev::InMemoryEventConsumer consumer(wire.transport, wire.serializer);
+  consumer.set_unhandled_policy(ev::UnhandledMessagePolicy::dead_letter);
+  std::vector<std::string> shipped;
+  auto placed = consumer.register_handler([](const OrderPlaced&) {});
+  auto ships = consumer.register_handler([&](const OrderShipped& e) { shipped.push_back(e.order_id); });
+  placed.cancel();
+
+  wire.publisher.publish(OrderPlaced("o-1", 1));
+  REQUIRE(consumer.dead_letters().size() == 1);
+  CHECK(consumer.dead_letters()[0].message.delivery_attempt == 1);
+  CHECK_THAT(consumer.dead_letters()[0].reason, Catch::Contains("no handler took event 'OrderPlaced'"));
+  CHECK(consumer.acknowledged() == 0);
+
+  // The other type keeps its binding and its handler.
+  CHECK(consumer.event_names() == std::vector<std::string>{"orders.shipped"});
+  wire.publisher.publish(OrderShipped("o-1"));
+  CHECK(shipped == std::vector<std::string>{"o-1"});
+  CHECK(consumer.acknowledged() == 1);
+}
+
+TEST_CASE("after a HandlerBundle is destroyed, its messages are neither handled nor acknowledged",
+          "[inmemory][unhandled]") {
+  Wire wire;
+  ev::InMemoryEventConsumer consumer(wire.transport, wire.serializer, 1);
+  std::vector<std::string> calls;
+  ShippingHandlers handlers{&calls};
+  {
+    ev::HandlerBundle bundle = ev::register_handlers(handlers, ev::integration(consumer));
+    wire.publisher.publish(OrderPlaced("o-1", 1));
+    CHECK(calls == std::vector<std::string>{"placed o-1"});
+  }
+  wire.publisher.publish(OrderPlaced("o-2", 1));
+  wire.publisher.publish(OrderShipped("o-2"));
+  CHECK(calls == std::vector<std::string>{"placed o-1"});
+  CHECK(consumer.acknowledged() == 1);
+  // OrderPlaced was found without a handler (and unbound); OrderShipped was still bound then.
+  REQUIRE(consumer.dead_letters().size() == 2);
+  CHECK_THAT(consumer.dead_letters()[1].reason, Catch::Contains("no handler took event 'orders.shipped'"));
+  CHECK(consumer.event_names().empty());
+}
+
+TEST_CASE("a catch-all handler found cancelled unbinds the consumer from every name", "[inmemory][unhandled]") {
+  Wire wire;
+  ev::InMemoryEventConsumer consumer(wire.transport, wire.serializer, 1);
+  auto all = consumer.register_handler([](const ev::AbstractIntegrationEvent&) {});
+  CHECK(consumer.is_bound("payments.refunded"));
+  all.cancel();
+  wire.publisher.publish(OrderShipped("o-1"));
+  CHECK(consumer.dead_letters().size() == 1);
+  CHECK_FALSE(consumer.is_bound("payments.refunded"));
+  CHECK_FALSE(consumer.is_bound("orders.shipped"));
 }

@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <exception>
 #include <fstream>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,7 +38,7 @@ struct Shipment final : ev::AbstractIntegrationEvent {
   std::int64_t count = 0;
   double ratio = 0;
   std::vector<std::vector<int>> grid;
-  std::map<std::string, int> stock;
+  ev::OrderedMap<int> stock;  // dict[str, int]: keys in the order pydantic wrote them
   std::optional<Address> origin;
   std::vector<Address> stops;
   ev::EventId parent_event;

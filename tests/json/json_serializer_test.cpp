@@ -104,6 +104,17 @@ struct Unregistered final : ev::AbstractIntegrationEvent {
   std::string x;
 };
 
+// A recursive field type: a category tree.
+struct Category {
+  std::string name;
+  std::vector<Category> children;
+};
+
+struct CatalogChanged final : ev::AbstractIntegrationEvent {
+  CatalogChanged(ev::EventId id, ev::Timestamp at) : AbstractIntegrationEvent(id, at) {}
+  Category root;
+};
+
 SPAKKY_EVENT_JSON_FIELDS(Address, city, zip_code)
 SPAKKY_EVENT_JSON_FIELDS(OrderPlaced, order_id, amount, quantity, express, address, tags, coupon)
 SPAKKY_EVENT_JSON_FIELDS(Shipment, count, big, ratio, sizes, stock, origin, stops, parent_event, shipped_at)
@@ -111,6 +122,8 @@ SPAKKY_EVENT_JSON_FIELDS(Shipped, order_id)
 SPAKKY_EVENT_JSON_FIELDS(Cancelled, order_id)
 SPAKKY_EVENT_JSON_FIELDS(Heartbeat)
 SPAKKY_EVENT_JSON_FIELDS(Unregistered, x)
+SPAKKY_EVENT_JSON_FIELDS(Category, name, children)
+SPAKKY_EVENT_JSON_FIELDS(CatalogChanged, root)
 
 constexpr ev::EventId kId = *ev::EventId::try_parse("0b7c3f4e-9a51-4d2c-8f1e-2a6b5c7d8e9f");
 
@@ -120,8 +133,52 @@ ev::Timestamp at(int y, unsigned mo, unsigned d, int h, int mi, int s, int us = 
 
 ev::JsonEventSerializer make_serializer() {
   ev::JsonEventSerializer serializer;
-  serializer.register_events<OrderPlaced, Shipment, Shipped, Cancelled, Heartbeat>();
+  serializer.register_events<OrderPlaced, Shipment, Shipped, Cancelled, Heartbeat, CatalogChanged>();
   return serializer;
+}
+
+/// A CatalogChanged payload whose root is a chain of `levels` categories (2 * levels + 1 deep).
+std::string catalog_payload(std::size_t levels) {
+  std::string payload = R"({"event_id":"0b7c3f4e-9a51-4d2c-8f1e-2a6b5c7d8e9f","timestamp":"2026-11-26T10:50:57Z","root":)";
+  for (std::size_t i = 0; i < levels; ++i) payload += R"({"name":"","children":[)";
+  payload.pop_back();  // the last category's children: []
+  payload += "[]";
+  for (std::size_t i = 0; i < levels; ++i) payload += (i + 1 < levels ? "}]" : "}");
+  return payload + "}";
+}
+
+/// A chain of `levels` categories, built without recursion.
+Category deep_catalog(std::size_t levels) {
+  Category node;
+  for (std::size_t i = 1; i < levels; ++i) {
+    Category parent;
+    parent.children.push_back(std::move(node));
+    node = std::move(parent);
+  }
+  return node;
+}
+
+std::size_t catalog_depth(const Category& root) {
+  std::size_t depth = 1;
+  for (const Category* node = &root; !node->children.empty(); node = &node->children.front()) ++depth;
+  return depth;
+}
+
+/// Takes a chain apart from the top, so that no destructor recurses through it.
+void flatten(Category& root) {
+  while (!root.children.empty()) {
+    Category next = std::move(root.children.front());
+    root.children.clear();
+    root = std::move(next);
+  }
+}
+
+bool printable_one_line(std::string_view text) {
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x7f) return false;
+  }
+  return true;
 }
 
 template <class E>
@@ -244,18 +301,20 @@ TEST_CASE("golden bytes: 64-bit integers, float, nested optional struct, list of
   CHECK_FALSE(read_as<Shipment>(serializer, "Shipment", without_origin)->origin.has_value());
 }
 
-TEST_CASE("floats: what nlohmann spells differently from pydantic still reads on both sides", "[json]") {
+TEST_CASE("floats: written as pydantic writes them; other spellings of the same number read the same", "[json]") {
   const auto serializer = make_serializer();
   OrderPlaced event(kId, at(2026, 11, 26, 10, 50, 57));
-  event.amount = 1e-7;  // pydantic writes 1e-7, nlohmann 1e-07: both are JSON numbers
+  event.amount = 1e-7;  // pydantic writes 1e-7 (nlohmann would write 1e-07)
   const std::string payload = serializer.serialize(event);
-  CHECK(payload.find(R"("amount":1e-07,)") != std::string::npos);
+  CHECK(payload.find(R"("amount":1e-7,)") != std::string::npos);
   CHECK(read_as<OrderPlaced>(serializer, "OrderPlaced", payload)->amount == 1e-7);
-  std::string pydantic_spelling = payload;
-  pydantic_spelling.replace(pydantic_spelling.find("1e-07"), 5, "1e-7");
-  CHECK(read_as<OrderPlaced>(serializer, "OrderPlaced", pydantic_spelling)->amount == 1e-7);
+  for (const char* spelling : {"1e-07", "1E-7", "1.0e-7", "0.0000001", "100e-9"}) {
+    std::string other = payload;
+    other.replace(other.find("1e-7"), 4, spelling);
+    CHECK(read_as<OrderPlaced>(serializer, "OrderPlaced", other)->amount == 1e-7);
+  }
 
-  event.amount = 12.0;  // both write 12.0
+  event.amount = 12.0;
   CHECK(serializer.serialize(event).find(R"("amount":12.0,)") != std::string::npos);
   // An int where a float is expected is a float (pydantic writes 12 for int 12 in a float field too).
   std::string integral = serializer.serialize(event);
@@ -368,6 +427,20 @@ TEST_CASE("keys the type does not list are ignored, keys in another order are re
   CHECK_FALSE(no_coupon->coupon.has_value());
 }
 
+TEST_CASE("a key given twice: the last value wins; an object of 90,000 keys reads in one pass", "[json]") {
+  const auto serializer = make_serializer();
+  const std::string head = R"({"event_id":"0b7c3f4e-9a51-4d2c-8f1e-2a6b5c7d8e9f","timestamp":"2026-11-26T10:50:57Z",)";
+  CHECK(read_as<Shipped>(serializer, "orders.shipped", head + R"("order_id":"first","order_id":"last"})")->order_id == "last");
+
+  // Near the 1 MiB limit: a parse that searched each object for the key it appends would make
+  // 4 * 10^9 comparisons here.
+  std::string many = head + R"("order_id":"first",)";
+  for (int i = 0; i < 90000; ++i) many += "\"k" + std::to_string(i) + "\":0,";
+  many += R"("order_id":"last"})";
+  REQUIRE(many.size() < ev::JsonEventSerializer::default_max_payload_bytes);
+  CHECK(read_as<Shipped>(serializer, "orders.shipped", many)->order_id == "last");
+}
+
 TEST_CASE("every kind of bad input is an InvalidMessageError naming the event", "[json][bad-input]") {
   const auto serializer = make_serializer();
   const std::string good(kIssuePayload);
@@ -432,6 +505,31 @@ TEST_CASE("an unknown event name is an InvalidMessageError naming it", "[json][b
   CHECK_THROWS_AS(empty.deserialize("OrderPlaced", kIssuePayload), ev::InvalidMessageError);
 }
 
+TEST_CASE("an unknown event name reaches the error message escaped, on one line, and cut with a marker", "[json][bad-input]") {
+  const auto serializer = make_serializer();
+  auto message_for = [&](std::string_view name) -> std::string {
+    try {
+      (void)serializer.deserialize(name, kIssuePayload);
+    } catch (const ev::InvalidMessageError& e) {
+      return e.what();
+    }
+    FAIL("no InvalidMessageError");
+    return {};
+  };
+  const std::string evil = message_for("Evil\r\nname");
+  INFO(evil);
+  CHECK(printable_one_line(evil));
+  CHECK(evil.find("'Evil\\r\\nname'") != std::string::npos);
+
+  // A long hostile name: the error quotes its first 256 bytes and says that it cut the rest.
+  const std::string long_name = "\x1b[2J" + std::string(1000, 'n') + "\n";
+  const std::string cut = message_for(long_name);
+  INFO(cut);
+  CHECK(printable_one_line(cut));
+  CHECK(cut.find("'\\x1b[2J" + std::string(252, 'n') + "...'") != std::string::npos);
+  CHECK(cut.size() < 600);
+}
+
 TEST_CASE("a payload larger than the configured limit is an InvalidMessageError, before parsing", "[json][bad-input]") {
   ev::JsonEventSerializer serializer(kIssuePayload.size());
   serializer.register_event<OrderPlaced>();
@@ -448,11 +546,63 @@ TEST_CASE("a payload larger than the configured limit is an InvalidMessageError,
   CHECK_THROWS_WITH(make_serializer().deserialize("OrderPlaced", huge), Catch::Contains("larger than the limit"));
 }
 
-TEST_CASE("deeply nested input is rejected without exhausting the stack", "[json][bad-input]") {
+TEST_CASE("deeply nested input is rejected without exhausting the stack", "[json][bad-input][depth]") {
   const auto serializer = make_serializer();
   const std::string deep = std::string(R"({"event_id":"0b7c3f4e-9a51-4d2c-8f1e-2a6b5c7d8e9f","timestamp":"2026-11-26T10:50:57Z","order_id":)") +
                            std::string(100000, '[') + std::string(100000, ']') + "}";
-  CHECK_THROWS_WITH(serializer.deserialize("OrderPlaced", deep), Catch::Contains("field 'order_id': expected a string, got array"));
+  CHECK_THROWS_WITH(serializer.deserialize("OrderPlaced", deep),
+                    Catch::Contains("'OrderPlaced'") && Catch::Contains("nested deeper than 128"));
+}
+
+TEST_CASE("a recursive field type nested ~40,000 levels deep is an InvalidMessageError, not a crash", "[json][bad-input][depth]") {
+  const auto serializer = make_serializer();
+  // Just under the 1 MiB payload limit: the bound on size alone lets this through.
+  const std::string payload = catalog_payload(40000);
+  REQUIRE(payload.size() < ev::JsonEventSerializer::default_max_payload_bytes);
+  CHECK_THROWS_AS(serializer.deserialize("CatalogChanged", payload), ev::InvalidMessageError);
+  CHECK_THROWS_WITH(serializer.deserialize("CatalogChanged", payload),
+                    Catch::Contains("'CatalogChanged'") && Catch::Contains("nested deeper than 128"));
+  // Deep objects as well as deep arrays, in a key the type does not even list.
+  std::string objects = R"({"event_id":"0b7c3f4e-9a51-4d2c-8f1e-2a6b5c7d8e9f","timestamp":"2026-11-26T10:50:57Z","x":)";
+  for (int i = 0; i < 40000; ++i) objects += R"({"a":)";
+  objects += "1" + std::string(40000, '}') + "}";
+  CHECK_THROWS_WITH(serializer.deserialize("orders.shipped", objects), Catch::Contains("nested deeper than 128"));
+}
+
+TEST_CASE("nesting exactly at the depth limit reads; one level more does not", "[json][bad-input][depth]") {
+  auto serializer = make_serializer();
+  CHECK(serializer.max_depth() == 128);
+  CHECK(ev::JsonEventSerializer::default_max_depth == 128);
+  // The event's own object is level 1: 127 arrays inside it reach level 128.
+  auto with_arrays = [](std::size_t levels) {
+    return R"({"event_id":"0b7c3f4e-9a51-4d2c-8f1e-2a6b5c7d8e9f","timestamp":"2026-11-26T10:50:57Z","order_id":"o","x":)" +
+           std::string(levels, '[') + std::string(levels, ']') + "}";
+  };
+  CHECK(read_as<Shipped>(serializer, "orders.shipped", with_arrays(127))->order_id == "o");
+  CHECK_THROWS_WITH(serializer.deserialize("orders.shipped", with_arrays(128)),
+                    Catch::Contains("nested deeper than 128"));
+
+  // A recursive type: k categories under `root` nest 2k + 1 levels deep (the last one's empty
+  // children array included).
+  const std::string payload = catalog_payload(63);  // 127 levels
+  serializer.set_max_depth(127);
+  CHECK(serializer.max_depth() == 127);
+  const auto event = read_as<CatalogChanged>(serializer, "CatalogChanged", payload);
+  CHECK(catalog_depth(event->root) == 63);
+  CHECK(serializer.serialize(*event) == payload);  // written back at the same depth, byte for byte
+  serializer.set_max_depth(126);
+  CHECK_THROWS_WITH(serializer.deserialize("CatalogChanged", payload), Catch::Contains("nested deeper than 126"));
+  CHECK_THROWS_AS(serializer.serialize(*event), ev::SerializationError);  // the same count on the way out
+  CHECK_THROWS_WITH(serializer.serialize(*event), Catch::Contains("'CatalogChanged'") && Catch::Contains("nested deeper than 126"));
+}
+
+TEST_CASE("serializing a value nested deeper than the limit is a SerializationError, not a crash", "[json][depth]") {
+  const auto serializer = make_serializer();
+  CatalogChanged event(kId, at(2026, 11, 26, 10, 50, 57));
+  event.root = deep_catalog(40000);
+  CHECK_THROWS_AS(serializer.serialize(event), ev::SerializationError);
+  CHECK_THROWS_WITH(serializer.serialize(event), Catch::Contains("'CatalogChanged'") && Catch::Contains("nested deeper than 128"));
+  flatten(event.root);  // the test's own recursive destructor would need the deep stack too
 }
 
 TEST_CASE("serializing an unregistered type is a SerializationError naming the event", "[json]") {

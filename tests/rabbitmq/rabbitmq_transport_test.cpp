@@ -105,7 +105,12 @@ TEST_CASE("confirmed mode reports a message the broker refuses; unconfirmed mode
   } catch (const ev::TransportError& e) {
     CHECK(std::string(e.what()).find("refused") != std::string::npos);
   }
-  confirmed.send("OrderCancelled", "not routed to the full queue", {});  // the channel is still fine
+  const std::string other = unique_name("test.queue");
+  client.declare_queue(other);
+  client.bind(other, exchange, "OrderCancelled");
+  confirmed.send("OrderCancelled", "to another queue", {});  // the channel is still fine
+  CHECK(client.message_count(other) == 1);
+  client.delete_queue(other);
 
   ev::RabbitMqEventTransport unconfirmed(
       {.url = broker_url(), .exchange = exchange, .delivery_mode = ev::RabbitMqDeliveryMode::unconfirmed});
@@ -210,5 +215,78 @@ TEST_CASE("the async transport works with sync_wait and AsyncDirectEventBus", "[
         {.url = broker_url(), .exchange = route.exchange, .delivery_mode = ev::RabbitMqDeliveryMode::unconfirmed});
     for (int i = 0; i < 100; ++i) ev::sync_wait(fast.send("OrderPlaced", "u", {}));
     CHECK(test_support::eventually([&] { return route.client.message_count(route.queue) == 100; }, 10s));
+  }
+}
+
+TEST_CASE("a confirmed send no queue takes fails with TransportError; a routable send on the same transport succeeds",
+          "[rabbitmq][transport]") {
+  RawClient client;
+  const std::string exchange = unique_name("test.exchange");
+  const std::string queue = unique_name("test.queue");
+  client.declare_exchange(exchange);  // no queue bound to it yet
+  ev::RabbitMqEventTransport transport({.url = broker_url(), .exchange = exchange});
+
+  try {
+    transport.send("OrderPlaced", "nobody is listening", {});
+    FAIL("an unroutable message was reported as sent");
+  } catch (const ev::TransportError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("could not route") && Catch::Contains("OrderPlaced"));
+  }
+  CHECK_THROWS_AS(transport.send("OrderPlaced", "still nobody", {}), ev::TransportError);
+
+  client.declare_queue(queue);
+  client.bind(queue, exchange, "OrderPlaced");
+  transport.send("OrderPlaced", "routed", {});
+  CHECK_THROWS_AS(transport.send("OrderShipped", "not bound", {}), ev::TransportError);
+  transport.send("OrderPlaced", "routed again", {});
+
+  CHECK(client.message_count(queue) == 2);
+  CHECK(client.get(queue)->body == "routed");
+  CHECK(client.get(queue)->body == "routed again");
+
+  SECTION("with mandatory off, the broker confirms and drops an unroutable message") {
+    ev::RabbitMqEventTransport lax({.url = broker_url(), .exchange = exchange, .mandatory = false});
+    CHECK_NOTHROW(lax.send("OrderShipped", "dropped", {}));
+  }
+  client.delete_queue(queue);
+  client.delete_exchange(exchange);
+}
+
+TEST_CASE("the async transport fails exactly the sends no queue takes, among many in flight", "[rabbitmq][async]") {
+  Route route;  // binds "OrderPlaced" only
+  ev::AsyncRabbitMqEventTransport transport({.url = broker_url(), .exchange = route.exchange, .max_in_flight = 64});
+
+  CHECK_THROWS_WITH(ev::sync_wait(transport.send("OrderShipped", "nobody is listening", {})),
+                    Catch::Contains("could not route"));
+  CHECK_NOTHROW(ev::sync_wait(transport.send("OrderPlaced", "routed", {})));
+
+  // Interleaved: every third message goes to a routing key no queue is bound to.
+  constexpr int count = 300;
+  std::vector<std::string> payloads;
+  std::vector<std::string> names;
+  for (int i = 0; i < count; ++i) {
+    payloads.push_back("m-" + std::to_string(i));
+    names.push_back(i % 3 == 0 ? "OrderShipped" : "OrderPlaced");
+  }
+  const ev::Headers no_headers;  // outlives the sends (they complete after this loop)
+  std::vector<test_support::Spawned> sends;
+  sends.reserve(count);
+  for (int i = 0; i < count; ++i) {
+    const auto at = static_cast<std::size_t>(i);
+    sends.push_back(test_support::start(transport.send(names[at], payloads[at], no_headers)));
+  }
+  int routed = 0;
+  for (int i = 0; i < count; ++i) {
+    auto& send = sends[static_cast<std::size_t>(i)];
+    REQUIRE(send.wait(30s));
+    INFO("message " << i);
+    CHECK(static_cast<bool>(send.error()) == (i % 3 == 0));
+    if (!send.error()) ++routed;
+  }
+  CHECK(route.client.message_count(route.queue) == static_cast<std::uint32_t>(routed + 1));
+
+  SECTION("with mandatory off, an unroutable send completes") {
+    ev::AsyncRabbitMqEventTransport lax({.url = broker_url(), .exchange = route.exchange, .mandatory = false});
+    CHECK_NOTHROW(ev::sync_wait(lax.send("OrderShipped", "dropped", {})));
   }
 }

@@ -4,6 +4,7 @@
 
 #include <spakky/event/event_id.hpp>
 #include <spakky/event/rabbitmq/detail/amqp_connection.hpp>
+#include <spakky/event/rabbitmq/detail/field_table.hpp>
 
 #include <amqp.h>
 
@@ -43,7 +44,9 @@ struct RawMessage {
   std::string type;
   std::string content_type;
   std::uint8_t delivery_mode = 0;
-  spakky::event::Headers headers;
+  bool redelivered = false;
+  spakky::event::Headers headers;               // scalar headers as text
+  spakky::event::detail::rabbitmq::FieldTable table;  // the header table as it came
   std::string body;
 };
 
@@ -54,11 +57,13 @@ public:
 
   [[nodiscard]] amqp_connection_state_t state() const noexcept { return connection_.state(); }
 
-  /// Takes one message from `queue` (basic.get, auto-ack); nullopt if it is empty.
-  std::optional<RawMessage> get(const std::string& queue) {
+  /// Takes one message from `queue` (basic.get, auto-ack); nullopt if it is empty. With
+  /// `ack` false the message stays unacknowledged: the broker gives it back when this client
+  /// closes, as when a consumer dies holding it.
+  std::optional<RawMessage> get(const std::string& queue, bool ack = true) {
     using spakky::event::detail::rabbitmq::bytes;
     using spakky::event::detail::rabbitmq::view;
-    const amqp_rpc_reply_t reply = amqp_basic_get(state(), channel, bytes(queue), /*no_ack=*/1);
+    const amqp_rpc_reply_t reply = amqp_basic_get(state(), channel, bytes(queue), /*no_ack=*/ack ? 1 : 0);
     if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
       throw std::runtime_error("basic.get failed: " + spakky::event::detail::rabbitmq::describe_reply(reply));
     }
@@ -67,6 +72,7 @@ public:
     RawMessage result;
     result.routing_key = view(ok->routing_key);
     result.exchange = view(ok->exchange);
+    result.redelivered = ok->redelivered != 0;
     amqp_message_t message;
     const amqp_rpc_reply_t read = amqp_read_message(state(), channel, &message, 0);
     if (read.reply_type != AMQP_RESPONSE_NORMAL) throw std::runtime_error("cannot read the message");
@@ -74,7 +80,10 @@ public:
     if (p._flags & AMQP_BASIC_TYPE_FLAG) result.type = view(p.type);
     if (p._flags & AMQP_BASIC_CONTENT_TYPE_FLAG) result.content_type = view(p.content_type);
     if (p._flags & AMQP_BASIC_DELIVERY_MODE_FLAG) result.delivery_mode = p.delivery_mode;
-    if (p._flags & AMQP_BASIC_HEADERS_FLAG) spakky::event::detail::rabbitmq::read_headers(p.headers, result.headers);
+    if (p._flags & AMQP_BASIC_HEADERS_FLAG) {
+      spakky::event::detail::rabbitmq::read_headers(p.headers, result.headers);
+      result.table = spakky::event::detail::rabbitmq::FieldTable(p.headers);
+    }
     result.body = view(message.body);
     amqp_destroy_message(&message);
     amqp_maybe_release_buffers(state());
@@ -82,10 +91,10 @@ public:
   }
 
   /// get(), retrying until a message comes or `timeout` passes.
-  std::optional<RawMessage> get_within(const std::string& queue, std::chrono::milliseconds timeout) {
+  std::optional<RawMessage> get_within(const std::string& queue, std::chrono::milliseconds timeout, bool ack = true) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      if (auto message = get(queue)) return message;
+      if (auto message = get(queue, ack)) return message;
       if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -109,6 +118,18 @@ public:
       properties._flags |= AMQP_BASIC_HEADERS_FLAG;
       properties.headers = table.table();
     }
+    connection_.publish(exchange, routing_key, properties, body);
+  }
+
+  /// Publishes raw bytes with a header table of any field types (persistent, with `type`).
+  void publish_table(const std::string& exchange, const std::string& routing_key, std::string_view body,
+                     const std::string& type, const amqp_table_t& headers) {
+    using spakky::event::detail::rabbitmq::bytes;
+    amqp_basic_properties_t properties{};
+    properties._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_HEADERS_FLAG;
+    properties.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    properties.type = bytes(type);
+    properties.headers = headers;
     connection_.publish(exchange, routing_key, properties, body);
   }
 

@@ -23,7 +23,7 @@ public:
   template <Event E, class F>
   static BasicErasedHandler make(F&& handler) {
     using Node = detail::CallableNode<E, R, std::decay_t<F>>;
-    return BasicErasedHandler(new Node(std::forward<F>(handler)), typeid(E), event_name_of<E>(),
+    return BasicErasedHandler(new Node(std::forward<F>(handler)), typeid(E), event_name_v<E>,
                               detail::route_of<E>(), detail::kind_of<E>());
   }
 

@@ -40,6 +40,7 @@
 #include <time.h>
 #if defined(__linux__)
 #include <linux/membarrier.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -49,6 +50,7 @@ namespace spakky::event::detail {
 /// An immutable array of handlers; `size` nodes follow the header in the same allocation.
 struct HandlerList {
   std::size_t size;
+  std::size_t capacity;  // of the allocation: freed lists are recycled for lists that fit
 
   [[nodiscard]] HandlerNode* const* begin() const noexcept {
     return reinterpret_cast<HandlerNode* const*>(this + 1);
@@ -69,8 +71,10 @@ struct SlotBlock;
 /// A reader slot: one per dispatch in progress. Padded to a cache line so that threads
 /// dispatching at once do not share one.
 struct alignas(64) ReaderSlot {
-  std::atomic<HandlerList*> hazard{nullptr};   // the list being read; null when the slot is free
+  // `current` first: the handler loop stores it through the slot's own address, and g++
+  // would otherwise keep a register for &current across every handler call.
   std::atomic<HandlerNode*> current{nullptr};  // the handler being called
+  std::atomic<HandlerList*> hazard{nullptr};   // the list being read; null when the slot is free
   std::atomic<pthread_t> owner{};              // the thread holding the slot
   std::atomic<const void*> chain{nullptr};     // the Task chain of an async dispatch, else null
   SlotBlock* home = nullptr;                   // the block this slot belongs to
@@ -92,25 +96,54 @@ struct SlotBlock {
   std::atomic<SlotBlock*>* spare;  // the registry's hint: a block that likely has a free slot
 };
 
-/// Issues a full memory barrier on every running thread of this process (Linux membarrier).
-/// Lets dispatch publish the handler it is about to call with a plain store: the rare
-/// cancel_and_wait pays for the ordering instead of every handler call.
+/// Issues a full memory barrier on every running thread of this process. Lets dispatch
+/// publish the handler it is about to call with a plain store: the rare cancel_and_wait pays
+/// for the ordering instead of every handler call. Linux: membarrier(PRIVATE_EXPEDITED), or,
+/// where the kernel refuses it (old kernels, seccomp), an mprotect round trip on a private
+/// page, whose TLB shootdown interrupts every CPU running this process (the fallback .NET's
+/// FlushProcessWriteBuffers uses). Elsewhere dispatch uses sequentially consistent stores.
 class AsymmetricFence {
 public:
-  /// Registers the process once; false if the kernel cannot do it (then dispatch uses
-  /// sequentially consistent stores instead).
-  static bool available() noexcept {
-#if defined(__linux__) && defined(SYS_membarrier)
+#if defined(__linux__)
+  static constexpr bool supported = true;
+#else
+  static constexpr bool supported = false;
+#endif
+
+  static void heavy() noexcept {
+#if defined(__linux__)
+    static const bool membarrier = register_membarrier();
+    if (membarrier) {
+      ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    } else {
+      flush_by_mprotect();
+    }
+#endif
+  }
+
+private:
+#if defined(__linux__)
+  static bool register_membarrier() noexcept {
+#if defined(SYS_membarrier)
     return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 #else
     return false;
 #endif
   }
-  static void heavy() noexcept {
-#if defined(__linux__) && defined(SYS_membarrier)
-    ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-#endif
+
+  static void flush_by_mprotect() noexcept {
+    static std::mutex mutex;
+    static void* const page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const std::lock_guard lock(mutex);
+    if (page == MAP_FAILED) {
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // not reached on a sane system
+      return;
+    }
+    *static_cast<volatile char*>(page) = 1;  // mapped and in this CPU's TLB
+    ::mprotect(page, 4096, PROT_READ);        // shrinking the rights flushes every CPU's TLB
+    ::mprotect(page, 4096, PROT_READ | PROT_WRITE);
   }
+#endif
 };
 
 /// The chain of an asynchronous dispatch whose coroutine type does not tell us its chain.
@@ -129,6 +162,26 @@ inline pthread_t current_thread() noexcept {
 #endif
 }
 
+/// The slot a thread tries first. glibc's pthread_t is the address of the thread's control
+/// block at the top of its stack mapping, so threads' values lie a stack size apart: bits
+/// 12..15 tell neighbouring threads apart, and a clash only sends one of them to claim_slot.
+inline std::size_t first_slot_of(pthread_t self) noexcept {
+#if defined(__x86_64__) && defined(__GLIBC__)
+  return (static_cast<std::uintptr_t>(self) >> 12) & 15;
+#else
+  return static_cast<std::size_t>((static_cast<std::uintptr_t>(self) * 0x9E3779B97F4A7C15ULL) >> 60);
+#endif
+}
+/// first_slot_of(self) * sizeof(ReaderSlot), in two instructions.
+inline std::size_t first_slot_offset_of(pthread_t self) noexcept {
+  static_assert(sizeof(ReaderSlot) == 64 && SlotBlock::size == 16);
+#if defined(__x86_64__) && defined(__GLIBC__)
+  return (static_cast<std::uintptr_t>(self) >> 6) & (15 << 6);
+#else
+  return first_slot_of(self) * sizeof(ReaderSlot);
+#endif
+}
+
 /// The registered node with `id` in `nodes` (sorted by id), or nodes.end().
 template <class Nodes>
 auto find_registered(Nodes& nodes, std::uint64_t id) noexcept {
@@ -143,7 +196,7 @@ public:
 
   /// `cancelled` is the thunk a cancelled handler's invoke is replaced with; for synchronous
   /// handlers it is a no-op of the handler signature, so dispatch need not test a flag.
-  explicit HandlerRegistry(ErasedFn cancelled) : cancelled_(cancelled), asymmetric_(AsymmetricFence::available()) {
+  explicit HandlerRegistry(ErasedFn cancelled) : cancelled_(cancelled) {
     table_.store(new_table(16), std::memory_order_relaxed);
   }
 
@@ -162,6 +215,7 @@ public:
       if (!by_id_[i]->cancelled) drop_ref(by_id_[i], dead);  // may erase by_id_[i]: walk down
     }
     destroy_all(dead);
+    for (std::size_t i = 0; i < spare_lists_count_; ++i) ::operator delete(spare_lists_[i]);
     for (auto* table : old_tables_) ::operator delete(table);
     ::operator delete(table_.load(std::memory_order_relaxed));
     for (auto* block = first_block_.next.load(std::memory_order_relaxed); block != nullptr;) {
@@ -172,8 +226,6 @@ public:
   }
 
   [[nodiscard]] ErasedFn cancelled_marker() const noexcept { return cancelled_; }
-  /// True if dispatch may use ReadGuard::enter<true> (membarrier is available).
-  [[nodiscard]] bool asymmetric() const noexcept { return asymmetric_; }
 
   // ---- reading (any thread, no lock) -------------------------------------------------------
 
@@ -182,6 +234,17 @@ public:
     const TypeTable* table = table_.load(std::memory_order_acquire);
     const char* entries = reinterpret_cast<const char*>(table->entries());
     std::size_t offset = table->offset_of(&type);
+    // The first probe on its own: the common hit is straight-line code.
+    const auto& first = *reinterpret_cast<const TableEntry*>(entries + offset);
+    if (first.key.load(std::memory_order_acquire) == &type) [[likely]] {
+      return first.channel.load(std::memory_order_relaxed);
+    }
+    return probe(type, entries, offset, table->offset_mask);
+  }
+
+  /// find() past its first probe.
+  [[gnu::noinline]] static Channel* probe(const std::type_info& type, const char* entries, std::size_t offset,
+                                          std::size_t offset_mask) noexcept {
     for (;;) {
       const auto& entry = *reinterpret_cast<const TableEntry*>(entries + offset);
       const std::type_info* key = entry.key.load(std::memory_order_acquire);
@@ -191,8 +254,20 @@ public:
         return channel;
       }
       if (key == nullptr) return nullptr;
-      offset = (offset + sizeof(TableEntry)) & table->offset_mask;
+      offset = (offset + sizeof(TableEntry)) & offset_mask;
     }
+  }
+
+  /// find(), but only where the type's first probe lands (null otherwise): the hit path of
+  /// dispatch stays free of calls, so it needs no stack frame.
+  [[nodiscard]] Channel* find_first_probe(const std::type_info& type) const noexcept {
+    const TypeTable* table = table_.load(std::memory_order_acquire);
+    const auto& entry = *reinterpret_cast<const TableEntry*>(reinterpret_cast<const char*>(table->entries()) +
+                                                              table->offset_of(&type));
+    if (entry.key.load(std::memory_order_acquire) != &type) return nullptr;
+    Channel* channel = entry.channel.load(std::memory_order_relaxed);
+    if (channel == nullptr) __builtin_unreachable();  // stored before its key
+    return channel;
   }
 
   /// The channel for an event's type, created on first sight (may lock and allocate).
@@ -209,23 +284,24 @@ public:
     /// Claims a slot and protects the channel's current list; `list()` is null if it is empty.
     ReadGuard(HandlerRegistry& registry, const Channel& channel, HandlerList* seen) noexcept {
       const pthread_t self = current_thread();
-      const auto start = static_cast<std::size_t>((static_cast<std::uintptr_t>(self) * 0x9E3779B97F4A7C15ULL) >> 60);
-      slot_ = &registry.first_block_.slots[start];
+      slot_ = reinterpret_cast<ReaderSlot*>(reinterpret_cast<char*>(registry.first_block_.slots) +
+                                            first_slot_offset_of(self));
       HandlerList* expected = nullptr;
       if (slot_->hazard.compare_exchange_strong(expected, seen, std::memory_order_seq_cst)) [[likely]] {
         slot_->owner.store(self, std::memory_order_relaxed);
       } else {
-        slot_ = registry.claim_slot(self, seen, start);
+        slot_ = registry.claim_slot(self, seen, first_slot_of(self));
       }
       // Validate: the list may have been replaced (and retired) before our hazard showed.
-      for (;;) {
-        HandlerList* now = channel.list.load(std::memory_order_seq_cst);
-        if (now == seen) break;
-        seen = now;
-        if (seen == nullptr) break;
-        slot_->hazard.store(seen, std::memory_order_seq_cst);
-      }
-      list_ = seen;
+      HandlerList* now = channel.list.load(std::memory_order_seq_cst);
+      if (now != seen) [[unlikely]] now = revalidate(*slot_, channel, now);
+      list_ = now;
+#if defined(__GNUC__)
+      // NOTE: an empty asm that "changes" slot_: otherwise g++ keeps &slot_->hazard (used by
+      // the CAS above and the release in the destructor) in a register of its own across
+      // every handler call: a push, a pop and an lea per dispatch for nothing.
+      asm("" : "+r"(slot_));
+#endif
     }
     ReadGuard(const ReadGuard&) = delete;
     ReadGuard& operator=(const ReadGuard&) = delete;
@@ -237,10 +313,10 @@ public:
 
     [[nodiscard]] const HandlerList* list() const noexcept { return list_; }
     /// Announces the handler about to be called; read its invoke pointer only after this.
-    /// With `Asymmetric`, cancel_and_wait's membarrier supplies the store-load ordering.
-    template <bool Asymmetric>
+    /// Where AsymmetricFence is supported, cancel_and_wait's fence supplies the store-load
+    /// ordering, so this is a plain store.
     void enter(HandlerNode* node) noexcept {
-      if constexpr (Asymmetric) {
+      if constexpr (AsymmetricFence::supported) {
         slot_->current.store(node, std::memory_order_release);
         std::atomic_signal_fence(std::memory_order_seq_cst);
       } else {
@@ -254,6 +330,17 @@ public:
     ReaderSlot* slot_;
     HandlerList* list_;
   };
+
+  /// ReadGuard's retry: protects `seen` until the channel's list stays what the slot holds.
+  [[gnu::noinline]] static HandlerList* revalidate(ReaderSlot& slot, const Channel& channel, HandlerList* seen) noexcept {
+    for (;;) {
+      if (seen == nullptr) return nullptr;
+      slot.hazard.store(seen, std::memory_order_seq_cst);
+      HandlerList* now = channel.list.load(std::memory_order_seq_cst);
+      if (now == seen) return seen;
+      seen = now;
+    }
+  }
 
   /// The ReadGuard of an asynchronous dispatch (kept apart so that the synchronous hot path
   /// stays as it is). Its calls outlive the thread that started them (they suspend), so the
@@ -297,7 +384,7 @@ public:
       route_list.reserve(route_list.size() + 1);
       node->id = last_id_ + 1;
       route_list.push_back(node);  // cannot throw: reserved; rebuilt lists must see the node
-      PendingLists fresh;
+      PendingLists fresh(*this);
       try {
         if (exact_channel != nullptr) {
           fresh.add(*exact_channel, build_list(*exact_channel));
@@ -315,7 +402,7 @@ public:
       id = ++last_id_;
       node->refs = 1;  // the registry's own reference, dropped on cancel
       by_id_.push_back(node);
-      fresh.publish(*this);
+      fresh.publish();
       reclaim(dead);
     }
     destroy_all(dead);
@@ -349,7 +436,7 @@ public:
     if (node == nullptr || !wait) return;
     if (may_run) {
       // After this, every dispatch either sees the cancelled marker or shows `node` as current.
-      if (asymmetric_) AsymmetricFence::heavy();
+      if constexpr (AsymmetricFence::supported) AsymmetricFence::heavy();
       wait_for_calls(node);
     }
     {
@@ -554,23 +641,62 @@ private:
 
   /// A new list for `channel` (its exact handlers, then the catch-alls it receives in
   /// registration order), not yet published; null when it would be empty. May throw.
-  HandlerList* build_list(const Channel& channel) const {
-    std::vector<HandlerNode*> catch_all;
+  HandlerList* build_list(const Channel& channel) {
+    // The catch-all routes this channel receives, each already in registration order.
+    const std::vector<HandlerNode*>* routes[3];
+    std::size_t route_count = 0;
+    std::size_t size = channel.exact.size();
     for (int r = 1; r <= 3; ++r) {
-      if (receives(channel, static_cast<Route>(r))) {
-        catch_all.insert(catch_all.end(), catch_alls_[r].begin(), catch_alls_[r].end());
+      if (receives(channel, static_cast<Route>(r)) && !catch_alls_[r].empty()) {
+        routes[route_count++] = &catch_alls_[r];
+        size += catch_alls_[r].size();
       }
     }
-    std::sort(catch_all.begin(), catch_all.end(),
-              [](const HandlerNode* a, const HandlerNode* b) { return a->id < b->id; });
-    const std::size_t size = channel.exact.size() + catch_all.size();
     if (size == 0) return nullptr;
-    void* memory = ::operator new(sizeof(HandlerList) + size * sizeof(HandlerNode*));
-    auto* list = new (memory) HandlerList{size};
+    HandlerList* list = allocate_list(size);
     auto** out = reinterpret_cast<HandlerNode**>(list + 1);
     for (auto* node : channel.exact) *out++ = node;
-    for (auto* node : catch_all) *out++ = node;
+    // Merge the routes by registration id (ids only grow, so each route is sorted).
+    std::size_t at[3] = {0, 0, 0};
+    for (;;) {
+      std::size_t best = route_count;
+      for (std::size_t i = 0; i < route_count; ++i) {
+        if (at[i] < routes[i]->size() &&
+            (best == route_count || (*routes[i])[at[i]]->id < (*routes[best])[at[best]]->id)) {
+          best = i;
+        }
+      }
+      if (best == route_count) break;
+      *out++ = (*routes[best])[at[best]++];
+    }
     return list;
+  }
+
+  /// Memory for a list of `size` handlers: a recycled block if one fits. May throw.
+  HandlerList* allocate_list(std::size_t size) {
+    for (std::size_t i = 0; i < spare_lists_count_; ++i) {
+      HandlerList* spare = spare_lists_[i];
+      if (spare->capacity >= size && spare->capacity <= 2 * size + 4) {
+        spare_lists_[i] = spare_lists_[--spare_lists_count_];
+        spare->size = size;
+        return spare;
+      }
+    }
+    void* memory = ::operator new(sizeof(HandlerList) + size * sizeof(HandlerNode*));
+    return new (memory) HandlerList{size, size};
+  }
+
+  /// Gives a list's memory back for reuse; when the spares are full the oldest goes, so they
+  /// follow the sizes in use.
+  void free_list(HandlerList* list) noexcept {
+    if (list == nullptr) return;
+    if (spare_lists_count_ < max_spare_lists) {
+      spare_lists_[spare_lists_count_++] = list;
+      return;
+    }
+    const std::size_t victim = evict_next_++ % max_spare_lists;
+    ::operator delete(spare_lists_[victim]);
+    spare_lists_[victim] = list;
   }
 
   /// Swaps `list` in as what dispatch reads; the old one waits in retired_ for its readers.
@@ -585,27 +711,39 @@ private:
   /// Lists built for several channels, published together or (if one cannot be built) freed.
   class PendingLists {
   public:
-    PendingLists() = default;
+    explicit PendingLists(HandlerRegistry& registry) noexcept : registry_(registry) {}
     PendingLists(const PendingLists&) = delete;
     PendingLists& operator=(const PendingLists&) = delete;
     ~PendingLists() {
-      for (auto& [channel, list] : lists_) ::operator delete(list);
+      if (first_.list != nullptr) registry_.free_list(first_.list);
+      for (auto& [channel, list] : more_) registry_.free_list(list);
     }
     void add(Channel& channel, HandlerList* list) {
+      if (first_.channel == nullptr) {
+        first_ = {&channel, list};  // the common case (an exact route): no allocation
+        return;
+      }
       try {
-        lists_.emplace_back(&channel, list);
+        more_.push_back({&channel, list});
       } catch (...) {
-        ::operator delete(list);
+        registry_.free_list(list);
         throw;
       }
     }
-    [[nodiscard]] std::size_t size() const noexcept { return lists_.size(); }
-    void publish(HandlerRegistry& registry) noexcept {
-      for (auto& [channel, list] : lists_) registry.publish_list(*channel, std::exchange(list, nullptr));
+    [[nodiscard]] std::size_t size() const noexcept { return (first_.channel != nullptr ? 1 : 0) + more_.size(); }
+    void publish() noexcept {
+      if (first_.channel != nullptr) registry_.publish_list(*first_.channel, std::exchange(first_.list, nullptr));
+      for (auto& [channel, list] : more_) registry_.publish_list(*channel, std::exchange(list, nullptr));
     }
 
   private:
-    std::vector<std::pair<Channel*, HandlerList*>> lists_;
+    struct Entry {
+      Channel* channel = nullptr;
+      HandlerList* list = nullptr;
+    };
+    HandlerRegistry& registry_;
+    Entry first_;
+    std::vector<Entry> more_;
   };
 
   /// Rebuilds `channel`'s list after a handler left it. Never throws: without memory the old
@@ -641,30 +779,32 @@ private:
   }
 
   /// Frees the retired lists no reader holds; collects nodes left without owners into `dead`.
-  /// Never throws: without memory for the scan, the lists wait for the next writer.
+  /// Never throws, never allocates.
   void reclaim(HandlerNode*& dead) noexcept {
-    if (retired_.empty()) return;
-    std::vector<HandlerList*> held;
-    try {
-      for (const SlotBlock* block = &first_block_; block; block = block->next.load(std::memory_order_acquire)) {
-        for (const auto& slot : block->slots) {
-          if (auto* list = slot.hazard.load(std::memory_order_seq_cst)) held.push_back(list);
-        }
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < retired_.size(); ++i) {
+      HandlerList* list = retired_[i];
+      if (held_by_a_reader(list)) {
+        retired_[kept++] = list;
+      } else {
+        release_list(list, dead);
       }
-    } catch (...) {
-      return;
     }
-    std::sort(held.begin(), held.end());
-    auto keep = std::partition(retired_.begin(), retired_.end(), [&](HandlerList* list) {
-      return std::binary_search(held.begin(), held.end(), list);
-    });
-    for (auto it = keep; it != retired_.end(); ++it) release_list(*it, dead);
-    retired_.erase(keep, retired_.end());
+    retired_.erase(retired_.begin() + static_cast<std::ptrdiff_t>(kept), retired_.end());
+  }
+
+  bool held_by_a_reader(const HandlerList* list) const noexcept {
+    for (const SlotBlock* block = &first_block_; block; block = block->next.load(std::memory_order_acquire)) {
+      for (const auto& slot : block->slots) {
+        if (slot.hazard.load(std::memory_order_seq_cst) == list) return true;
+      }
+    }
+    return false;
   }
 
   void release_list(HandlerList* list, HandlerNode*& dead) noexcept {
     for (auto* node : *list) drop_ref(node, dead);
-    ::operator delete(list);
+    free_list(list);
   }
 
   /// Drops one owner of `node`; the last one takes it out of by_id_ and onto `dead`.
@@ -750,7 +890,6 @@ private:
   SlotBlock first_block_{&spare_hint_};
   std::atomic<TypeTable*> table_{nullptr};
   const ErasedFn cancelled_;
-  const bool asymmetric_;
 
   mutable std::mutex writer_;
   std::uint64_t last_id_ = 0;
@@ -759,6 +898,10 @@ private:
   std::vector<HandlerNode*> catch_alls_[4];  // by Route; [0] unused
   std::vector<HandlerNode*> by_id_;  // registered nodes, sorted by id (ids only grow)
   std::vector<HandlerList*> retired_;
+  static constexpr std::size_t max_spare_lists = 8;
+  HandlerList* spare_lists_[max_spare_lists] = {};  // freed lists kept for reuse
+  std::size_t spare_lists_count_ = 0;
+  std::size_t evict_next_ = 0;
   std::vector<TypeTable*> old_tables_;
 };
 

@@ -31,7 +31,6 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -132,6 +131,12 @@ private:
 /// once. Handlers read the message being handled (headers, delivery_attempt) through
 /// current_message().
 ///
+/// A message no handler takes (its handlers were cancelled) is never acknowledged: with
+/// UnhandledMessagePolicy::requeue (the default) it is redelivered like a failure and, no
+/// handler taking it, dead-lettered after `max_delivery_attempts`; with `dead_letter` at once.
+/// Its name is unbound then, so later messages of that name are not routed here (the
+/// transport counts them as unrouted) until a handler for it is registered again.
+///
 /// The destructor detaches the consumer and waits for a delivery to it running on another
 /// thread; do not destroy a consumer from inside one of its own handlers.
 class InMemoryEventConsumer final : public IntegrationEventConsumer {
@@ -158,26 +163,9 @@ public:
     endpoint_->consumer = nullptr;
   }
 
-  /// Registers as IntegrationEventConsumer does, and binds the handler's event name (every
-  /// name, for a catch-all).
-  Subscription subscribe(ErasedEventHandler handler) override {
-    const bool catch_all = handler.is_catch_all();
-    const std::string name(handler.event_name());
-    Subscription subscription = IntegrationEventConsumer::subscribe(std::move(handler));
-    const std::lock_guard lock(state_mutex_);
-    if (catch_all) {
-      bound_to_all_ = true;
-    } else {
-      bindings_.insert(name);
-    }
-    return subscription;
-  }
-
-  /// True if messages named `event_name` are delivered to this consumer.
-  [[nodiscard]] bool is_bound(std::string_view event_name) const {
-    const std::lock_guard lock(state_mutex_);
-    return bound_to_all_ || bindings_.find(event_name) != bindings_.end();
-  }
+  /// True if messages named `event_name` are delivered to this consumer: a handler for it (or
+  /// a catch-all) is registered, as far as the consumer knows (see the class comment).
+  [[nodiscard]] bool is_bound(std::string_view event_name) const { return bound_to(event_name); }
 
   /// How many deliveries of a failing message are made before it is dead-lettered.
   [[nodiscard]] std::uint32_t max_delivery_attempts() const noexcept { return max_attempts_; }
@@ -210,9 +198,13 @@ private:
         ++acknowledged_;
         return;
       }
-      if (result.disposition == Disposition::retry && message.delivery_attempt < max_attempts_) {
+      const bool again = result.disposition == Disposition::retry || result.disposition == Disposition::requeue;
+      if (again && message.delivery_attempt < max_attempts_) {
         ++message.delivery_attempt;
         continue;
+      }
+      if (result.disposition == Disposition::requeue) {
+        result.reason = "not handled on any of " + std::to_string(max_attempts_) + " delivery attempts: " + result.reason;
       }
       const std::lock_guard lock(state_mutex_);
       dead_letters_.push_back(DeadLetter{std::move(message), std::move(result.reason)});
@@ -225,8 +217,6 @@ private:
   std::shared_ptr<detail::InMemoryEndpoint> endpoint_;
 
   mutable std::mutex state_mutex_;
-  std::set<std::string, std::less<>> bindings_;
-  bool bound_to_all_ = false;
   std::vector<DeadLetter> dead_letters_;
   std::size_t acknowledged_ = 0;
 };

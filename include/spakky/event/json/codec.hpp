@@ -1,24 +1,35 @@
 #pragma once
 /// @file
-/// The value codec behind JsonEventSerializer (internal): writes and reads the field types
-/// an event may have over nlohmann::ordered_json (which keeps keys in insertion order).
+/// The value codec behind JsonEventSerializer (internal): writes the field types an event may
+/// have straight to JSON text (json/writer.hpp), and reads them from the DOM of a parsed
+/// payload, an nlohmann::ordered_json (which keeps keys in insertion order).
 ///
-/// Supported field types: std::string, bool, integers (range-checked on read), floating
-/// point, std::optional<T> (null when empty; a missing key reads as empty), EventId (UUID
-/// string), Timestamp (ISO 8601 UTC, as pydantic writes it), sequence containers
-/// (std::vector, std::deque, std::list), std::array, string-keyed maps, structs listed with
-/// SPAKKY_EVENT_JSON_FIELDS (nested objects), and anything nlohmann::ordered_json converts
-/// itself (enums, or a user's to_json/from_json).
+/// Supported field types: std::string, bool, integers and floating point (range-checked on
+/// read: see read), std::optional<T> (null when empty; a missing key reads as empty), EventId
+/// (UUID string), Timestamp (ISO 8601 UTC, as pydantic writes it), sequence containers
+/// (std::vector, std::deque, std::list), std::array, string-keyed maps (OrderedMap keeps the
+/// payload's key order; std::map sorts, std::unordered_map scatters), structs listed with
+/// SPAKKY_EVENT_JSON_FIELDS (nested objects), free-form JSON (nlohmann::json and
+/// nlohmann::ordered_json: any JSON value, written as it is), and anything
+/// nlohmann::ordered_json converts itself (enums, or a user's to_json/from_json).
+///
+/// Writing counts nesting levels (the event's object is level 1) and refuses a value deeper
+/// than the limit before it recurses into it (JsonWriteError); reading relies on the parse
+/// (json/parse.hpp) having refused deeper input: both recurse once per level.
 
 #include <spakky/event/detail/timestamp_format.hpp>
 #include <spakky/event/detail/timestamp_parse.hpp>
 #include <spakky/event/event.hpp>
 #include <spakky/event/event_id.hpp>
 #include <spakky/event/json/fields.hpp>
+#include <spakky/event/json/number_format.hpp>
+#include <spakky/event/json/ordered_map.hpp>
+#include <spakky/event/json/writer.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -70,10 +81,25 @@ public:
 template <class T>
 inline constexpr bool always_false = false;
 
+
 template <class T>
 struct is_optional : std::false_type {};
 template <class T>
 struct is_optional<std::optional<T>> : std::true_type {};
+
+template <class T>
+struct is_ordered_map : std::false_type {};
+template <class T>
+struct is_ordered_map<OrderedMap<T>> : std::true_type {};
+
+/// Fills an OrderedMap from a parsed object without searching it for each key (the parse
+/// already made the keys unique): linear in the number of keys.
+struct OrderedMapAccess {
+  template <class T>
+  static auto& entries(OrderedMap<T>& map) noexcept {
+    return map.entries_;
+  }
+};
 
 template <class T>
 struct is_std_array : std::false_type {};
@@ -89,7 +115,7 @@ concept StringKeyedMap = requires(T& map, std::string key, typename T::mapped_ty
 } && std::is_same_v<typename T::key_type, std::string>;
 
 template <class T>
-concept Sequence = !std::is_same_v<T, std::string> && !StringKeyedMap<T> && !is_std_array<T>::value &&
+concept Sequence = !std::is_same_v<T, std::string> && !JsonValue<T> && !StringKeyedMap<T> && !is_std_array<T>::value &&
                    requires(T& seq, typename T::value_type value) {
                      seq.begin();
                      seq.end();
@@ -102,14 +128,6 @@ concept Integer = std::is_integral_v<T> && !std::is_same_v<T, bool>;
 
 [[noreturn]] inline void wrong_type(const Json& in, const JsonPath& path, std::string_view expected) {
   throw JsonReadError(path, "expected " + std::string(expected) + ", got " + std::string(in.type_name()));
-}
-
-/// Appends `key: value` to an object whose keys are known to be unique (skips ordered_map's
-/// linear duplicate search).
-inline Json& append(JsonObject& object, std::string_view key) {
-  auto& entries = static_cast<std::vector<std::pair<const std::string, Json>>&>(object);
-  return entries.emplace_back(std::piecewise_construct, std::forward_as_tuple(key), std::forward_as_tuple())
-      .second;
 }
 
 /// The value under `key`, or null. `hint` is where the search starts (the position after the
@@ -129,15 +147,51 @@ inline const Json* find(const JsonObject& object, std::string_view key, std::siz
 }
 
 template <class T>
-void write(Json& out, const T& value);
+void write(std::string& out, const T& value, Depth depth);
 template <class T>
 void read(const Json& in, T& value, const JsonPath& path);
 
-/// Appends the listed fields of `value` to `object`, in the listed order.
+/// Appends `,"name":value` for each listed field of `value`, in the listed order; `depth` is
+/// the level of the fields. (The names are C++ identifiers: nothing to escape.)
 template <class T>
-void write_fields(JsonObject& object, const T& value) {
-  std::apply([&](const auto&... field) { (write(append(object, field.name), value.*field.member), ...); },
-             json_fields_v<T>);
+void write_fields(std::string& out, const T& value, Depth depth) {
+  std::apply(
+      [&](const auto&... field) {
+        ((out += ",\"", out += field.name, out += "\":", write(out, value.*field.member, depth)), ...);
+      },
+      json_fields_v<T>);
+}
+
+/// 2^exponent (exponent >= 0), at compile time.
+constexpr double power_of_two(int exponent) noexcept {
+  double result = 1;
+  for (; exponent > 0; --exponent) result *= 2;
+  return result;
+}
+
+/// `number` as a `T`. A non-zero number that becomes 0 in T, or whose magnitude rounds beyond
+/// T's largest (to infinity), is out of range; rounding and subnormal results are not errors.
+/// (A double itself cannot be out of range here: the parse refused such numbers.)
+template <class T>
+T narrow_floating(double number, const JsonPath& path) {
+  if constexpr (sizeof(T) >= sizeof(double)) {
+    return static_cast<T>(number);
+  } else {
+    using limits = std::numeric_limits<T>;
+    // Halfway between T's largest and the next power of two: from there on, T rounds to infinity.
+    constexpr double overflow =
+        power_of_two(limits::max_exponent) - power_of_two(limits::max_exponent - limits::digits - 1);
+    const double magnitude = std::fabs(number);
+    // Between T's largest and `overflow`, the number rounds to T's largest (a cast would be
+    // undefined: the value lies beyond T's range).
+    const T narrowed = magnitude <= static_cast<double>(limits::max()) ? static_cast<T>(number)
+                       : number < 0                                     ? limits::lowest()
+                                                                        : limits::max();
+    if (magnitude >= overflow || (narrowed == 0 && number != 0)) {
+      throw JsonReadError(path, "number " + format_number(number) + " out of range for a float");
+    }
+    return narrowed;
+  }
 }
 
 template <class T>
@@ -166,35 +220,69 @@ void read_fields(const JsonObject& object, T& value, const JsonPath* parent) {
 }
 
 template <class T>
-void write(Json& out, const T& value) {
+void write(std::string& out, const T& value, Depth depth) {
   if constexpr (HasJsonFields<T>) {
-    out = Json(Json::value_t::object);
-    auto& object = out.get_ref<JsonObject&>();
-    object.reserve(std::tuple_size_v<std::remove_cvref_t<decltype(json_fields_v<T>)>>);
-    write_fields(object, value);
+    const Depth inner = depth.open();
+    const std::size_t open_at = out.size();
+    write_fields(out, value, inner);
+    if (out.size() == open_at) {
+      out += "{}";
+    } else {
+      out[open_at] = '{';  // the first field's leading comma
+      out += '}';
+    }
   } else if constexpr (is_optional<T>::value) {
     if (value.has_value()) {
-      write(out, *value);
+      write(out, *value, depth);
     } else {
-      out = nullptr;
+      out += "null";
     }
-  } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, bool> || std::is_arithmetic_v<T>) {
-    out = value;
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    write_string(out, value);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    out += value ? "true" : "false";
+  } else if constexpr (Integer<T>) {
+    write_integer(out, value);
+  } else if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    write_floating(out, value);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    // pydantic's floats are doubles: a long double is written (and read) as one.
+    write_floating(out, static_cast<double>(value));
   } else if constexpr (std::is_same_v<T, EventId>) {
-    out = value.to_string();
+    out += '"';
+    out += value.to_string();
+    out += '"';
   } else if constexpr (std::is_same_v<T, Timestamp>) {
-    out = format_timestamp(value);
+    out += '"';
+    out += format_timestamp(value);
+    out += '"';
+  } else if constexpr (JsonValue<T>) {
+    write_json_value(out, value, depth);
   } else if constexpr (Sequence<T> || is_std_array<T>::value) {
-    out = Json(Json::value_t::array);
-    auto& array = out.get_ref<JsonArray&>();
-    if constexpr (requires { value.size(); }) array.reserve(value.size());
-    for (const auto& element : value) write(array.emplace_back(), element);
+    const Depth inner = depth.open();
+    out += '[';
+    bool first = true;
+    for (const auto& element : value) {
+      if (!first) out += ',';
+      first = false;
+      write(out, element, inner);
+    }
+    out += ']';
   } else if constexpr (StringKeyedMap<T>) {
-    out = Json(Json::value_t::object);
-    auto& object = out.get_ref<JsonObject&>();
-    for (const auto& [key, element] : value) write(append(object, key), element);
+    const Depth inner = depth.open();
+    out += '{';
+    bool first = true;
+    for (const auto& [key, element] : value) {
+      if (!first) out += ',';
+      first = false;
+      write_string(out, key);
+      out += ':';
+      write(out, element, inner);
+    }
+    out += '}';
   } else if constexpr (std::is_constructible_v<Json, const T&>) {
-    out = Json(value);  // nlohmann's own conversions: enums, a user's to_json(ordered_json&, const T&)
+    // nlohmann's own conversions: enums, a user's to_json(ordered_json&, const T&).
+    write_json_value(out, Json(value), depth);
   } else {
     static_assert(always_false<T>,
                   "JsonEventSerializer cannot write this field type: list a struct's fields with "
@@ -233,14 +321,7 @@ void read(const Json& in, T& value, const JsonPath& path) {
     }
   } else if constexpr (std::is_floating_point_v<T>) {
     if (!in.is_number()) wrong_type(in, path, "a number");
-    const double number = in.get<double>();
-    if constexpr (sizeof(T) < sizeof(double)) {
-      if (number > static_cast<double>(std::numeric_limits<T>::max()) ||
-          number < static_cast<double>(std::numeric_limits<T>::lowest())) {
-        throw JsonReadError(path, "number out of range");
-      }
-    }
-    value = static_cast<T>(number);
+    value = narrow_floating<T>(in.get<double>(), path);
   } else if constexpr (std::is_same_v<T, EventId>) {
     if (!in.is_string()) wrong_type(in, path, "a UUID string");
     const auto id = EventId::try_parse(in.get_ref<const std::string&>());
@@ -252,6 +333,8 @@ void read(const Json& in, T& value, const JsonPath& path) {
     const auto at = parse_timestamp(in.get_ref<const std::string&>(), &why);
     if (!at) throw JsonReadError(path, "not an ISO 8601 date-time with a UTC offset (" + std::string(why) + ")");
     value = *at;
+  } else if constexpr (JsonValue<T>) {
+    value = T(in);  // recurses once per level: the parse bounded the depth
   } else if constexpr (Sequence<T>) {
     if (!in.is_array()) wrong_type(in, path, "an array");
     const auto& array = in.get_ref<const JsonArray&>();
@@ -270,6 +353,17 @@ void read(const Json& in, T& value, const JsonPath& path) {
                                     std::to_string(array.size()));
     }
     for (std::size_t i = 0; i < array.size(); ++i) read(array[i], value[i], JsonPath(&path, i));
+  } else if constexpr (is_ordered_map<T>::value) {
+    if (!in.is_object()) wrong_type(in, path, "an object");
+    const auto& object = in.get_ref<const JsonObject&>();
+    auto& entries = OrderedMapAccess::entries(value);
+    entries.clear();
+    entries.reserve(object.size());
+    for (const auto& [key, element] : object) {
+      typename T::mapped_type mapped{};
+      read(element, mapped, JsonPath(&path, std::string_view(key)));
+      entries.emplace_back(key, std::move(mapped));
+    }
   } else if constexpr (StringKeyedMap<T>) {
     if (!in.is_object()) wrong_type(in, path, "an object");
     value.clear();

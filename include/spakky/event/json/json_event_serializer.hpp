@@ -32,6 +32,7 @@
 #include <spakky/event/event_id.hpp>
 #include <spakky/event/json/codec.hpp>
 #include <spakky/event/json/fields.hpp>
+#include <spakky/event/json/parse.hpp>
 #include <spakky/event/serializer.hpp>
 
 #include <nlohmann/json.hpp>
@@ -73,16 +74,19 @@ std::unique_ptr<E> make_event(EventId id, Timestamp at) {
 }
 
 template <class E>
-std::string encode(const AbstractIntegrationEvent& base) {
+std::string encode(const AbstractIntegrationEvent& base, std::size_t max_depth) {
   const E& event = static_cast<const E&>(base);
-  Json root(Json::value_t::object);
-  auto& object = root.get_ref<JsonObject&>();
-  object.reserve(2 + std::tuple_size_v<std::remove_cvref_t<decltype(json_fields_v<E>)>>);
-  append(object, "event_id") = event.event_id().to_string();
-  append(object, "timestamp") = format_timestamp(event.timestamp());
-  write_fields(object, event);
-  // Raw UTF-8 (ensure_ascii off), as pydantic writes it; invalid UTF-8 throws (strict).
-  return root.dump(-1, ' ', false, Json::error_handler_t::strict);
+  const Depth fields = Depth{1, max_depth}.open();  // the event's own object is level 1
+  std::string out;
+  out.reserve(256);
+  out += R"({"event_id":")";
+  out += event.event_id().to_string();
+  out += R"(","timestamp":")";
+  out += format_timestamp(event.timestamp());
+  out += '"';
+  write_fields(out, event, fields);
+  out += '}';
+  return out;
 }
 
 template <class E>
@@ -109,10 +113,30 @@ std::unique_ptr<AbstractIntegrationEvent> decode(const JsonObject& object) {
 
 /// Writes integration events as JSON objects `{"event_id":..., "timestamp":..., <fields>}`
 /// (fields in the order listed with SPAKKY_EVENT_JSON_FIELDS, absent optionals as null,
-/// non-ASCII as raw UTF-8, timestamps as pydantic spells them) and reads them back by event
-/// name. Reading accepts `Z` and `+HH:MM` offsets (converted to UTC), any number of fraction
+/// non-ASCII as raw UTF-8, timestamps and floats as pydantic spells them) and reads them back
+/// by event name.
+///
+/// Floats: a double is written byte for byte as pydantic 2 writes it (shortest round-trip
+/// digits: `1e-9`, `0.00001`, `1000000000000000.0`, `1e+16`, `-0.0`; json/number_format.hpp).
+/// A `float` field is written with the shortest digits that read back as that float (`0.1f`
+/// as `0.1`, not as its exact value `0.10000000149011612`), which pydantic reads and writes
+/// back unchanged. An infinite or NaN value is a SerializationError (pydantic would write
+/// null, which no float field reads back). Reading accepts `Z` and `+HH:MM` offsets (converted to UTC), any number of fraction
 /// digits (truncated to microseconds) or none, ignores keys it does not know, and reads a
 /// missing std::optional field as empty.
+///
+/// Nesting is bounded both ways (max_depth(), 128 levels by default, the event's own object
+/// counting as level 1): deserialize refuses a deeper payload while parsing, before anything
+/// recursive runs, and serialize refuses a deeper value (a recursive field type such as
+/// `struct Category { std::string name; std::vector<Category> children; };`) before it
+/// recurses into it. Both count alike: what serialize writes, deserialize with the same limit
+/// reads. The codec recurses once per level: a limit far above the default needs the stack
+/// for it.
+///
+/// Numbers are read into the field's type only if it holds them: an integer outside the
+/// type's range, and a non-zero number that becomes 0 or infinity in a floating-point type
+/// (`1e-50` or `1e50` for a float, `1e-400` or `1e309` anywhere), are InvalidMessageError;
+/// rounding (`16777217` into a float) and subnormal results are not errors.
 ///
 /// Register every event type once, before use; after that serialize and deserialize may be
 /// called from any number of threads.
@@ -120,6 +144,9 @@ class JsonEventSerializer final : public IEventSerializer {
 public:
   /// The default bound on the size of a payload deserialize accepts: 1 MiB.
   static constexpr std::size_t default_max_payload_bytes = std::size_t{1} << 20;
+
+  /// The default bound on nesting, both ways: 128 levels.
+  static constexpr std::size_t default_max_depth = 128;
 
   /// `max_payload_bytes` bounds what deserialize reads (a larger payload is an
   /// InvalidMessageError before any parsing).
@@ -172,9 +199,15 @@ public:
   [[nodiscard]] std::size_t max_payload_bytes() const noexcept { return max_payload_bytes_; }
   /// Changes that bound (not while other threads deserialize).
   void set_max_payload_bytes(std::size_t bytes) noexcept { max_payload_bytes_ = bytes; }
+  /// How deeply arrays and objects may nest in a payload read or written (the event's own
+  /// object is level 1).
+  [[nodiscard]] std::size_t max_depth() const noexcept { return max_depth_; }
+  /// Changes that bound (not while other threads use the serializer).
+  void set_max_depth(std::size_t levels) noexcept { max_depth_ = levels; }
 
   /// The JSON payload of `event`. SerializationError if its dynamic type is not registered,
-  /// or if a string field is not valid UTF-8.
+  /// a string field is not valid UTF-8, a value nests deeper than max_depth(), a number is
+  /// infinite or NaN, or a JSON-valued field holds what JSON text cannot (a binary value).
   [[nodiscard]] std::string serialize(const AbstractIntegrationEvent& event) const override {
     const auto found = by_type_.find(std::type_index(typeid(event)));
     if (found == by_type_.end()) {
@@ -182,24 +215,24 @@ public:
                                                    "(call register_event<E>() first)");
     }
     try {
-      return found->second.encode(event);
-    } catch (const nlohmann::json::type_error& e) {
-      if (e.id == 316) throw SerializationError(event.event_name(), std::string("a string is not valid UTF-8: ") + e.what());
+      return found->second.encode(event, max_depth_);
+    } catch (const detail::json::JsonWriteError& e) {
       throw SerializationError(event.event_name(), e.what());
-    } catch (const nlohmann::json::exception& e) {
+    } catch (const nlohmann::json::exception& e) {  // a user's to_json
       throw SerializationError(event.event_name(), e.what());
     }
   }
 
   /// The event named `event_name` read from `payload`, with the payload's id and timestamp.
   /// InvalidMessageError if the name is unknown, the payload is larger than
-  /// max_payload_bytes(), not JSON, not an object, or lacks a field or has one of the wrong
-  /// type or range.
+  /// max_payload_bytes(), not JSON, nested deeper than max_depth(), not an object, or lacks a
+  /// field or has one of the wrong type or range.
   [[nodiscard]] std::unique_ptr<AbstractIntegrationEvent> deserialize(std::string_view event_name,
                                                                       std::string_view payload) const override {
     const auto found = by_name_.find(event_name);
     if (found == by_name_.end()) {
-      throw InvalidMessageError(shorten(event_name), "unknown event name (not registered with this JsonEventSerializer)");
+      // The error escapes the name and cuts it (marking the cut): it may be anything a broker delivered.
+      throw InvalidMessageError(event_name, "unknown event name (not registered with this JsonEventSerializer)");
     }
     if (payload.size() > max_payload_bytes_) {
       throw InvalidMessageError(event_name, "payload of " + std::to_string(payload.size()) +
@@ -208,9 +241,9 @@ public:
     }
     detail::json::Json root;
     try {
-      root = detail::json::Json::parse(payload.data(), payload.data() + payload.size());
-    } catch (const nlohmann::json::exception& e) {
-      throw InvalidMessageError(event_name, std::string("malformed JSON: ") + e.what());
+      root = detail::json::parse_payload(payload, max_depth_);
+    } catch (const detail::json::JsonParseError& e) {
+      throw InvalidMessageError(event_name, e.what());
     }
     if (!root.is_object()) {
       throw InvalidMessageError(event_name, std::string("expected a JSON object, got ") + root.type_name());
@@ -228,16 +261,14 @@ private:
   struct Entry {
     std::string name;
     std::type_index type;
-    std::string (*encode)(const AbstractIntegrationEvent&);
+    std::string (*encode)(const AbstractIntegrationEvent&, std::size_t max_depth);
     std::unique_ptr<AbstractIntegrationEvent> (*decode)(const detail::json::JsonObject&);
   };
-
-  /// An unknown name may be anything a broker delivered: keep error messages short.
-  static std::string_view shorten(std::string_view name) noexcept { return name.substr(0, 256); }
 
   std::map<std::type_index, Entry> by_type_;  // node-based: by_name_ points into it
   std::map<std::string_view, const Entry*, std::less<>> by_name_;
   std::size_t max_payload_bytes_;
+  std::size_t max_depth_ = default_max_depth;
 };
 
 }  // namespace spakky::event

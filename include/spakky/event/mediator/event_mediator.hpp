@@ -45,22 +45,17 @@ public:
   }
 
   void dispatch(const AbstractEvent& event) override {
-    detail::HandlerRegistry& registry = *registry_;
-    const detail::Channel* channel = registry.find(typeid(event));
-    if (channel == nullptr) [[unlikely]] return dispatch_first(event);
+    const detail::Channel* channel = registry_->find_first_probe(typeid(event));
+    if (channel == nullptr) [[unlikely]] return dispatch_slow(event);
     detail::HandlerList* list = channel->list.load(std::memory_order_acquire);
     if (list == nullptr) return;
-    if (registry.asymmetric()) [[likely]] {
-      run_handlers<true>(*channel, list, event);
-    } else {
-      run_handlers<false>(*channel, list, event);
-    }
+    run_handlers(event, list, *channel);
   }
 
-  // The first dispatch of a type through this type_info: creates or aliases its channel.
-  [[gnu::noinline]] void dispatch_first(const AbstractEvent& event) {
-    registry_->channel_for(event);
-    dispatch(event);
+  // A type not found at its first probe: probes on, or creates (or aliases) its channel.
+  [[gnu::noinline]] void dispatch_slow(const AbstractEvent& event) {
+    const detail::Channel* channel = registry_->channel_for(event);
+    if (detail::HandlerList* list = channel->list.load(std::memory_order_acquire)) run_handlers(event, list, *channel);
   }
 
   /// dispatch(), reporting how many handlers ran and failed, and the first failure.
@@ -68,11 +63,7 @@ public:
     DispatchOutcome outcome;
     const detail::Channel* channel = registry_->channel_for(event);
     if (detail::HandlerList* list = channel->list.load(std::memory_order_acquire)) {
-      if (registry_->asymmetric()) {
-        run<true, true>(*channel, list, event, &outcome);
-      } else {
-        run<true, false>(*channel, list, event, &outcome);
-      }
+      run<true>(*channel, list, event, &outcome);
     }
     return outcome;
   }
@@ -97,35 +88,44 @@ private:
   static void skip(const detail::HandlerNode*, const AbstractEvent&) noexcept {}
 
   // Out of line so that the no-handler path above needs no stack frame.
-  template <bool Asymmetric>
-  [[gnu::noinline]] void run_handlers(const detail::Channel& channel, detail::HandlerList* seen,
-                                      const AbstractEvent& event) {
-    run<false, Asymmetric>(channel, seen, event, nullptr);
+  // (Arguments in the order dispatch has them in registers: its tail call moves one.)
+  [[gnu::noinline]] void run_handlers(const AbstractEvent& event, detail::HandlerList* seen,
+                                      const detail::Channel& channel) {
+    if (seen == nullptr) __builtin_unreachable();  // dispatch checked
+    run<false>(channel, seen, event, nullptr);
   }
 
-  template <bool Report, bool Asymmetric>
-  [[gnu::always_inline]] inline void run(const detail::Channel& channel, detail::HandlerList* seen, const AbstractEvent& event,
-           DispatchOutcome* outcome) {
+  template <bool Report>
+  [[gnu::always_inline]] inline void run(const detail::Channel& channel, detail::HandlerList* seen,
+                                         const AbstractEvent& event, DispatchOutcome* outcome) {
     detail::HandlerRegistry::ReadGuard guard(*registry_, channel, seen);
     const detail::HandlerList* list = guard.list();
     if (list == nullptr) return;
-    for (detail::HandlerNode* node : *list) {
-      guard.template enter<Asymmetric>(node);
-      const detail::ErasedFn erased =
-          node->invoke.load(Asymmetric ? std::memory_order_relaxed : std::memory_order_seq_cst);
+    detail::HandlerNode* const* it = list->begin();
+    detail::HandlerNode* const* const end = list->end();
+    do {  // a published list is never empty
+      detail::HandlerNode* node = *it;
+      guard.enter(node);
+      const detail::ErasedFn erased = node->invoke.load(
+          detail::AsymmetricFence::supported ? std::memory_order_relaxed : std::memory_order_seq_cst);
       if constexpr (Report) {
         // Compared with the registry's marker: another library's copy of skip has another address.
         if (erased == registry_->cancelled_marker()) continue;
         ++outcome->handlers_run;
       }
-      const auto invoke = reinterpret_cast<Invoke>(erased);
       try {
-        invoke(node, event);
+        reinterpret_cast<Invoke>(erased)(node, event);
       } catch (...) {
-        guard.leave();
-        failures_.report(event, std::current_exception(), outcome);
+        report_failure(guard, event, outcome);
       }
-    }
+    } while (++it != end);
+  }
+
+  // The failure path, out of line: the handler loop above keeps few registers.
+  [[gnu::noinline, gnu::cold]] void report_failure(detail::HandlerRegistry::ReadGuard& guard, const AbstractEvent& event,
+                                                   DispatchOutcome* outcome) const noexcept {
+    guard.leave();  // the error handler is not the handler: cancel_and_wait need not wait for it
+    failures_.report(event, std::current_exception(), outcome);
   }
 
   std::shared_ptr<detail::HandlerRegistry> registry_;

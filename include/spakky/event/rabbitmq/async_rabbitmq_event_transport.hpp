@@ -48,6 +48,13 @@ namespace spakky::event {
 ///   drops first. At most max_in_flight messages await their confirm at once. With
 ///   `unconfirmed`, an awaitable completes once its message is written.
 ///
+/// Confirmed sends are `mandatory` (RabbitMqTransportOptions::mandatory, default on): a
+/// message no queue is bound for fails its awaitable with TransportError, never completes it
+/// as sent. The broker's basic.return carries no delivery tag; it is matched to the messages
+/// in flight by exchange, routing key and body, and if several in flight are byte-for-byte
+/// the same, all of them fail (one of them may in fact have been routed: a duplicate on
+/// retry, never a loss).
+///
 /// Threads: the awaiting coroutine is resumed on the worker thread. Do not block there (in
 /// particular, never sync_wait on this transport, or destroy it, from such a continuation);
 /// hand heavy work to your own executor. send() may be called from any thread. A broker
@@ -128,6 +135,7 @@ private:
   struct InFlight {
     Request* request;
     clock::time_point published;
+    std::string returned;  // why the broker handed it back (basic.return), if it did
   };
 
   /// Hands a request to the worker; false (with the error set) if the transport is closing.
@@ -244,6 +252,7 @@ private:
       }
     }
     const bool confirmed = options_.delivery_mode == RabbitMqDeliveryMode::confirmed;
+    const bool mandatory = confirmed && options_.mandatory;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       Request& request = *batch[i];
       table_.clear();
@@ -254,14 +263,14 @@ private:
       const amqp_basic_properties_t properties = detail::rabbitmq::message_properties(
           request.event_name, options_.content_type, options_.persistent, table_);
       try {
-        connection_->publish(options_.exchange, request.event_name, properties, request.payload);
+        connection_->publish(options_.exchange, request.event_name, properties, request.payload, mandatory);
       } catch (const detail::rabbitmq::ConnectionLost& error) {
         lose_connection(error.what());
         for (std::size_t j = i; j < batch.size(); ++j) fail(*batch[j], error.what());
         return;
       }
       if (confirmed) {
-        in_flight_.emplace(++published_, InFlight{&request, clock::now()});
+        in_flight_.emplace(++published_, InFlight{&request, clock::now(), {}});
       } else {
         done_.push_back(&request);
       }
@@ -281,6 +290,8 @@ private:
           } else if (frame.payload.method.id == AMQP_BASIC_NACK_METHOD) {
             const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
             confirm(nack->delivery_tag, nack->multiple != 0, true);
+          } else if (frame.payload.method.id == AMQP_BASIC_RETURN_METHOD) {
+            mark_returned(connection_->read_return(frame));  // its confirm follows
           }
         }
         connection_->release_buffers();
@@ -290,20 +301,35 @@ private:
     }
   }
 
+  /// Marks the message(s) in flight a basic.return is about: every one with the same
+  /// exchange, routing key and body (see the class comment).
+  void mark_returned(const detail::rabbitmq::Connection::Returned& returned) {
+    if (returned.exchange != options_.exchange) return;
+    for (auto& [tag, in_flight] : in_flight_) {
+      const Request& request = *in_flight.request;
+      if (in_flight.returned.empty() && request.event_name == returned.routing_key && request.payload == returned.body) {
+        in_flight.returned = returned.reason;
+      }
+    }
+  }
+
   void confirm(std::uint64_t tag, bool multiple, bool refused) {
-    const auto settle = [&](Request& request) {
+    const auto settle = [&](InFlight& in_flight) {
+      Request& request = *in_flight.request;
       if (refused) {
         request.error = std::make_exception_ptr(
             TransportError(request.event_name, "the broker refused the message (basic.nack)"));
+      } else if (!in_flight.returned.empty()) {
+        request.error = std::make_exception_ptr(TransportError(request.event_name, in_flight.returned));
       }
       done_.push_back(&request);
     };
     if (multiple) {
       const auto end = in_flight_.upper_bound(tag);
-      for (auto it = in_flight_.begin(); it != end; ++it) settle(*it->second.request);
+      for (auto it = in_flight_.begin(); it != end; ++it) settle(it->second);
       in_flight_.erase(in_flight_.begin(), end);
     } else if (const auto it = in_flight_.find(tag); it != in_flight_.end()) {
-      settle(*it->second.request);
+      settle(it->second);
       in_flight_.erase(it);
     }
   }

@@ -25,6 +25,9 @@ namespace spakky::event {
 /// Delivery (RabbitMqDeliveryMode): `confirmed` (default) returns from send() only after the
 /// broker confirmed the message; `unconfirmed` returns once it is written to the socket
 /// (at-most-once). For many confirms in flight at once, use AsyncRabbitMqEventTransport.
+/// Confirmed sends are `mandatory` (RabbitMqTransportOptions::mandatory, default on): a
+/// message that no queue is bound for fails its send with TransportError instead of being
+/// confirmed and dropped, so a send the broker could not route is never reported as sent.
 ///
 /// Connection: one AMQP connection, opened by the first send (or by connect()), declaring
 /// the exchange. A connection found dropped (broker restarted, closed by the broker) is
@@ -54,8 +57,8 @@ public:
   RabbitMqEventTransport& operator=(const RabbitMqEventTransport&) = delete;
 
   /// Publishes one message (see the class comment for when it returns). Throws TransportError
-  /// if the broker cannot be reached, refuses or does not confirm the message, or a header
-  /// name cannot be sent (empty or longer than 255 bytes).
+  /// if the broker cannot be reached, refuses, cannot route (mandatory) or does not confirm
+  /// the message, or a header name cannot be sent (empty or longer than 255 bytes).
   void send(std::string_view event_name, std::string_view payload, const Headers& headers) override {
     const std::lock_guard lock(mutex_);
     table_.clear();
@@ -66,19 +69,20 @@ public:
     const amqp_basic_properties_t properties =
         detail::rabbitmq::message_properties(event_name, options_.content_type, options_.persistent, table_);
 
+    const bool mandatory = options_.mandatory && options_.delivery_mode == RabbitMqDeliveryMode::confirmed;
     bool fresh = false;
     if (!connection_ || !connection_->usable() || !still_connected(options_.delivery_mode)) {
       open(event_name);
       fresh = true;
     }
     try {
-      connection_->publish(options_.exchange, event_name, properties, payload);
+      connection_->publish(options_.exchange, event_name, properties, payload, mandatory);
     } catch (const detail::rabbitmq::ConnectionLost& error) {
       connection_.reset();
       if (fresh) throw TransportError(event_name, error.what());
       open(event_name);  // the old connection had gone stale: nothing reached the broker
       try {
-        connection_->publish(options_.exchange, event_name, properties, payload);
+        connection_->publish(options_.exchange, event_name, properties, payload, mandatory);
       } catch (const detail::rabbitmq::ConnectionLost& again) {
         connection_.reset();
         throw TransportError(event_name, again.what());
@@ -147,9 +151,12 @@ private:
     }
   }
 
+  /// Waits for the confirm of `tag`, the only message in flight: a basic.return seen before
+  /// it is this message's (the broker sends it before the confirm) and fails the send.
   void await_confirm(std::string_view event_name, std::uint64_t tag) {
     using clock = std::chrono::steady_clock;
     const auto deadline = clock::now() + options_.confirm_timeout;
+    std::string returned;  // why the broker handed the message back, if it did
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
       if (left.count() <= 0) {
@@ -175,7 +182,17 @@ private:
         const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
         const bool covers = ack->delivery_tag == tag || (ack->multiple != 0 && ack->delivery_tag >= tag);
         connection_->release_buffers();
+        if (covers && !returned.empty()) throw TransportError(event_name, returned);
         if (covers) return;
+      } else if (frame.payload.method.id == AMQP_BASIC_RETURN_METHOD) {
+        try {
+          returned = connection_->read_return(frame).reason;
+        } catch (const detail::rabbitmq::ConnectionLost& error) {
+          connection_.reset();
+          throw TransportError(event_name, std::string("the connection dropped before the broker confirmed the message: ") +
+                                               error.what());
+        }
+        connection_->release_buffers();
       } else if (frame.payload.method.id == AMQP_BASIC_NACK_METHOD) {
         const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
         const bool covers = nack->delivery_tag == tag || (nack->multiple != 0 && nack->delivery_tag >= tag);

@@ -14,7 +14,8 @@ enum class RabbitMqDeliveryMode {
   /// The default. The channel is in publisher-confirm mode: a send completes only after the
   /// broker has confirmed that message (basic.ack: routed, and written to disk for a durable
   /// queue). A nack, a dropped connection or no confirm within confirm_timeout is a
-  /// TransportError: nothing is reported as sent that the broker did not take.
+  /// TransportError, and so (with `mandatory`, the default) is a message no queue takes:
+  /// nothing is reported as sent that the broker did not take.
   confirmed,
   /// Fast, at-most-once, opt-in: a send completes once the message is written to the socket.
   /// A message in flight when the connection drops is lost without an error.
@@ -37,6 +38,11 @@ struct RabbitMqTransportOptions {
   /// Declare the exchange on connect (off: it must exist).
   bool declare_exchange = true;
   RabbitMqDeliveryMode delivery_mode = RabbitMqDeliveryMode::confirmed;
+  /// Confirmed mode: publish with the AMQP `mandatory` flag, so that a message no queue is
+  /// bound for comes back (basic.return) and its send fails with TransportError: a send the
+  /// broker could not route is never reported as sent. Off: the broker confirms such a
+  /// message and drops it. Unconfirmed mode could not report it, and never sets the flag.
+  bool mandatory = true;
   /// delivery_mode 2: the broker keeps the message on disk in durable queues.
   bool persistent = true;
   /// The content_type property of every message.

@@ -106,8 +106,9 @@ inline std::string describe_reply(const amqp_rpc_reply_t& reply) {
   return "unknown reply";
 }
 
-/// An AMQP field table of long strings that views the keys and values it was given (they must
-/// outlive every use of table()). Reuses its storage from one message to the next.
+/// An AMQP field table (of long strings, unless add_entry() adds other kinds) that views the
+/// keys and values it was given (they must outlive every use of table()). Reuses its storage
+/// from one message to the next.
 class HeaderTable {
 public:
   void clear() noexcept { entries_.clear(); }
@@ -121,6 +122,8 @@ public:
     entries_.push_back(entry);
     return true;
   }
+  /// Adds an entry of any kind as it is (it views the entry's memory, like add()).
+  void add_entry(const amqp_table_entry_t& entry) { entries_.push_back(entry); }
   /// Adds every header; returns the first name that cannot be sent, or an empty view.
   std::string_view add_all(const Headers& headers) {
     for (const auto& [name, value] : headers) {
@@ -224,15 +227,31 @@ public:
     check_rpc("declare exchange '" + std::string(name) + "'");
   }
 
-  void declare_queue(std::string_view name) {
+  /// Declares a durable queue; a non-empty `type` ("quorum", "classic", ...) is passed as
+  /// its x-queue-type argument.
+  void declare_queue(std::string_view name, std::string_view type = {}) {
+    amqp_table_entry_t argument{};
+    amqp_table_t arguments = amqp_empty_table;
+    if (!type.empty()) {
+      argument.key = amqp_cstring_bytes("x-queue-type");
+      argument.value.kind = AMQP_FIELD_KIND_UTF8;
+      argument.value.value.bytes = bytes(type);
+      arguments = {1, &argument};
+    }
     amqp_queue_declare(state_, channel, bytes(name), /*passive=*/0, /*durable=*/1, /*exclusive=*/0,
-                       /*auto_delete=*/0, amqp_empty_table);
+                       /*auto_delete=*/0, arguments);
     check_rpc("declare queue '" + std::string(name) + "'");
   }
 
   void bind_queue(std::string_view queue, std::string_view exchange, std::string_view routing_key) {
     amqp_queue_bind(state_, channel, bytes(queue), bytes(exchange), bytes(routing_key), amqp_empty_table);
     check_rpc("bind queue '" + std::string(queue) + "' to '" + std::string(exchange) + "' with '" +
+              std::string(routing_key) + "'");
+  }
+
+  void unbind_queue(std::string_view queue, std::string_view exchange, std::string_view routing_key) {
+    amqp_queue_unbind(state_, channel, bytes(queue), bytes(exchange), bytes(routing_key), amqp_empty_table);
+    check_rpc("unbind queue '" + std::string(queue) + "' from '" + std::string(exchange) + "' with '" +
               std::string(routing_key) + "'");
   }
 
@@ -255,6 +274,13 @@ public:
                                                            amqp_empty_table);
     check_rpc("consume queue '" + std::string(queue) + "'");
     return ok != nullptr ? std::string(view(ok->consumer_tag)) : std::string();
+  }
+
+  /// Stops the consumer `consumer_tag` (basic.cancel, waiting for cancel-ok). Deliveries the
+  /// broker sent before it are kept by the library: next_frame() returns them later.
+  void cancel_consume(std::string_view consumer_tag) {
+    amqp_basic_cancel(state_, channel, bytes(consumer_tag));
+    check_rpc("cancel the consumer");
   }
 
   /// Publishes one message. `mandatory`: the broker returns it (basic.return, before its
@@ -317,6 +343,31 @@ public:
   void read_message(amqp_message_t& message) {
     const amqp_rpc_reply_t reply = amqp_read_message(state_, channel, &message, 0);
     if (reply.reply_type != AMQP_RESPONSE_NORMAL) lost("cannot read a delivered message: " + describe_reply(reply));
+  }
+
+  /// What read_return() found: the message the broker handed back, and why.
+  struct Returned {
+    std::string exchange;
+    std::string routing_key;
+    std::string body;
+    std::string reason;  ///< for an error message (the error escapes it)
+  };
+
+  /// Reads a basic.return just returned by next_frame() (`frame`) and the message that
+  /// follows it: the broker could not route a message published with `mandatory`.
+  Returned read_return(const amqp_frame_t& frame) {
+    const auto* method = static_cast<const amqp_basic_return_t*>(frame.payload.method.decoded);
+    Returned result;
+    result.exchange = view(method->exchange);
+    result.routing_key = view(method->routing_key);
+    result.reason = "the broker could not route the message (basic.return " + std::to_string(method->reply_code) +
+                    " " + std::string(view(method->reply_text)) + "): no queue is bound to exchange '" +
+                    result.exchange + "' for routing key '" + result.routing_key + "'";
+    amqp_message_t message;
+    read_message(message);
+    result.body = view(message.body);
+    amqp_destroy_message(&message);
+    return result;
   }
 
   /// Frees the memory of frames already handled (all of it: callers copy what they keep).
