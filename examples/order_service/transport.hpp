@@ -25,6 +25,8 @@ namespace shop {
 
 struct Options {
   std::string broker;  ///< `--broker amqp://user:pass@host:port/vhost`; empty: in-memory broker
+  /// `--send-only` (with --broker): only send; another process (shipping_service) consumes.
+  bool send_only = false;
 };
 
 inline Options parse_options(int argc, char** argv) {
@@ -35,8 +37,10 @@ inline Options parse_options(int argc, char** argv) {
       options.broker = argv[++i];
     } else if (arg.rfind("--broker=", 0) == 0) {
       options.broker = std::string(arg.substr(9));
+    } else if (arg == "--send-only") {
+      options.send_only = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--broker amqp://user:pass@host:port/vhost]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--broker amqp://user:pass@host:port/vhost [--send-only]]\n", argv[0]);
       std::exit(2);
     }
   }
