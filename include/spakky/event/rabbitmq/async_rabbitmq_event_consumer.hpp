@@ -79,8 +79,12 @@ public:
   void run() { engine_.run(); }
   /// Runs run() on a thread of the consumer's own.
   void start() { engine_.start(); }
-  /// Asks the run loop to stop; from another thread, also joins the thread of start().
+  /// Asks the run loop to stop; from another thread, also joins the thread of start(), which
+  /// waits for the handlers that run. From a handler, call request_stop() instead (stop()
+  /// there would wait for that very handler).
   void stop() noexcept { engine_.stop(); }
+  /// Asks the run loop to stop and returns at once (safe from a handler, on any thread).
+  void request_stop() noexcept { engine_.request_stop(); }
   [[nodiscard]] bool consuming() const { return engine_.consuming(); }
   bool wait_until_consuming(std::chrono::milliseconds timeout) const { return engine_.wait_until_consuming(timeout); }
   [[nodiscard]] RabbitMqConsumerStats stats() const noexcept { return engine_.stats(); }

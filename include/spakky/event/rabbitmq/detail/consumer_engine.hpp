@@ -156,6 +156,16 @@ public:
       finished_.push_back(Finished{job, std::move(error), std::move(result)});
     }
     finished_changed_.notify_all();
+    if (run_thread_.load() != std::this_thread::get_id()) wake();  // the run loop looks by itself
+  }
+
+  /// Asks the run loop to stop, without waiting for it.
+  void request_stop() noexcept {
+    {
+      const std::lock_guard lock(state_mutex_);
+      stop_.store(true);
+    }
+    state_changed_.notify_all();
     wake();
   }
 
