@@ -99,6 +99,8 @@ public:
         self.connection_.reset();  // the broker requeues what is still unacknowledged
         self.buffered_.clear();
         self.drain_jobs();         // handlers still running reference the consumer
+        self.running_here_ = 0;
+        ++self.session_;
         self.io_ = nullptr;
         io.unlock();
         self.stop_keeper();
@@ -121,6 +123,7 @@ public:
       connection_.reset();
       buffered_.clear();  // not acked: the broker delivers them again
       ++session_;         // the deliveries of jobs still running are gone with the connection
+      running_here_ = 0;
       set_consuming(false);
       io.unlock();
       sleep_unless_stopped(delay);
@@ -151,12 +154,15 @@ public:
 
   /// The handling of `job` completed (any thread): the run loop settles its message.
   void finish(std::uint64_t job, std::exception_ptr error, HandlingResult result) {
+    bool first = false;
     {
       const std::lock_guard lock(finished_mutex_);
+      first = finished_.empty();
       finished_.push_back(Finished{job, std::move(error), std::move(result)});
     }
     finished_changed_.notify_all();
-    if (run_thread_.load() != std::this_thread::get_id()) wake();  // the run loop looks by itself
+    // One wake-up per batch: the run loop takes the whole list. Its own thread needs none.
+    if (first && run_thread_.load() != std::this_thread::get_id()) wake();
   }
 
   /// Asks the run loop to stop, without waiting for it.
@@ -430,11 +436,7 @@ private:
   }
 
   /// Jobs of this session still running.
-  [[nodiscard]] std::size_t running_here() const {
-    std::size_t count = 0;
-    for (const auto& [id, job] : jobs_) count += job.session == session_ ? 1 : 0;
-    return count;
-  }
+  [[nodiscard]] std::size_t running_here() const noexcept { return running_here_; }
 
   /// Waits for something to do: the broker sends, a job finishes, stop() or a binding; then
   /// reads what arrived (at least once: librabbitmq sends due heartbeats on a read).
@@ -746,6 +748,7 @@ private:
     const std::string key = delivery.key;
     std::shared_ptr<const IncomingMessage> message = delivery.message;
     jobs_.emplace(id, Job{std::move(delivery), session_, came_back});
+    ++running_here_;
     locks_.take(key);
     io_->unlock();
     struct Relock {
@@ -761,9 +764,11 @@ private:
 
   /// Settles the messages whose handling finished: by decide_settlement().
   void settle_finished() {
-    std::vector<Finished> done;
+    std::vector<Finished>& done = settling_;  // reused: no allocation per message
+    done.clear();
     {
       const std::lock_guard lock(finished_mutex_);
+      if (finished_.empty()) return check_usable();
       done.swap(finished_);
     }
     for (std::size_t i = 0; i < done.size(); ++i) {
@@ -773,6 +778,7 @@ private:
       jobs_.erase(job);
       locks_.release(finished.delivery.key);
       if (finished.session != session_ || !connection_) continue;  // its delivery went with its connection
+      --running_here_;
       try {
         settle(finished, done[i]);
       } catch (...) {
@@ -783,9 +789,15 @@ private:
             jobs_.erase(rest);
           }
         }
-        throw;
+        throw;  // run() ends the session: the jobs still running are stale from then on
       }
     }
+    done.clear();
+    check_usable();
+  }
+
+  /// Throws ConnectionLost if the keeper found the connection gone while a handler ran.
+  void check_usable() {
     if (!connection_->usable()) throw ConnectionLost("connection lost while a handler ran: " + keeper_error_);
   }
 
@@ -983,6 +995,7 @@ private:
   std::string keeper_error_;
   std::string dead_letter_name_;
   std::uint64_t session_ = 0;      // connections so far in this run (jobs of older ones are stale)
+  std::size_t running_here_ = 0;   // jobs of this session running
   std::uint64_t last_job_ = 0;
   std::map<std::uint64_t, Job> jobs_;  // running (run loop only)
   ::spakky::event::detail::PartitionLocks locks_;
@@ -990,6 +1003,7 @@ private:
   std::mutex finished_mutex_;
   std::condition_variable finished_changed_;
   std::vector<Finished> finished_;  // guarded by finished_mutex_
+  std::vector<Finished> settling_;  // run loop only
 
   // The keeper thread (while run() runs, if heartbeats are on).
   std::thread keeper_;
