@@ -374,8 +374,9 @@ public:
     if (status != AMQP_STATUS_OK) lost("publish failed: " + status_text(status));
   }
 
-  void ack(std::uint64_t delivery_tag) {
-    const int status = amqp_basic_ack(state_, channel, delivery_tag, /*multiple=*/0);
+  /// Acknowledges `delivery_tag` (with `multiple`: every unacknowledged delivery up to it).
+  void ack(std::uint64_t delivery_tag, bool multiple = false) {
+    const int status = amqp_basic_ack(state_, channel, delivery_tag, multiple ? 1 : 0);
     if (status != AMQP_STATUS_OK) lost("ack failed: " + status_text(status));
   }
 

@@ -442,7 +442,7 @@ private:
   /// reads what arrived (at least once: librabbitmq sends due heartbeats on a read).
   void wait_for_work(std::chrono::milliseconds timeout) {
     auto& connection = *connection_;
-    if (!connection.readable()) {
+    if (!amqp_frames_enqueued(connection.state()) && !amqp_data_in_buffer(connection.state())) {
       const int every = keepalive_ms_.load(std::memory_order_relaxed);
       if (every > 0) timeout = std::min(timeout, std::chrono::milliseconds(every));
       pollfd fds[2]{};
@@ -451,7 +451,7 @@ private:
       fds[1].fd = connection.fd();
       fds[1].events = POLLIN;
       ::poll(fds, 2, static_cast<int>(timeout.count()));
-      drain_wake_pipe();
+      if ((fds[0].revents & POLLIN) != 0) drain_wake_pipe();
     }
     amqp_frame_t frame;
     if (!connection.next_frame(frame, std::chrono::milliseconds(0))) return;
@@ -620,12 +620,12 @@ private:
     auto message = std::make_shared<IncomingMessage>();
     message->event_name = delivery.type.empty() ? delivery.routing_key : delivery.type;
     message->payload = std::move(delivery.body_);
-    if (delivery.headers.table().num_entries > 0) {
-      Headers all;
-      read_headers(delivery.headers.table(), all);
-      for (auto& [name, value] : all) {
-        if (name.rfind("x-spakky-", 0) != 0) message->headers.emplace(name, std::move(value));
-      }
+    const amqp_table_t& table = delivery.headers.table();
+    std::string text;
+    for (int i = 0; i < table.num_entries; ++i) {
+      const std::string_view name = view(table.entries[i].key);
+      if (name.rfind("x-spakky-", 0) == 0 || !field_text(table.entries[i].value, text)) continue;
+      message->headers.insert_or_assign(std::string(name), text);
     }
     delivery.counts = counts_of(delivery);
     message->delivery_attempt = static_cast<std::uint32_t>(std::min<std::uint64_t>(delivery.counts.attempt, UINT32_MAX));
@@ -782,7 +782,7 @@ private:
       try {
         settle(finished, done[i]);
       } catch (...) {
-        // The connection failed: the others are redelivered by the broker too.
+        acks_.clear();  // the connection failed: the broker redelivers these, and the others too
         for (std::size_t j = i + 1; j < done.size(); ++j) {
           if (const auto rest = jobs_.find(done[j].job); rest != jobs_.end()) {
             locks_.release(rest->second.delivery.key);
@@ -793,7 +793,29 @@ private:
       }
     }
     done.clear();
+    flush_acks();
     check_usable();
+  }
+
+  /// Sends the acks of the messages settled in this batch: one basic.ack with `multiple` for
+  /// those below every delivery still held or running (all of which are settled), one each for
+  /// the rest. Many coroutine handlers finishing together cost one ack instead of one each.
+  void flush_acks() {
+    if (acks_.empty()) return;
+    std::sort(acks_.begin(), acks_.end());
+    std::uint64_t lowest_open = UINT64_MAX;
+    for (const Delivery& held : buffered_) lowest_open = std::min(lowest_open, held.tag);
+    for (const auto& [id, job] : jobs_) {
+      if (job.session == session_) lowest_open = std::min(lowest_open, job.delivery.tag);
+    }
+    const auto split = std::lower_bound(acks_.begin(), acks_.end(), lowest_open);
+    const auto below = split - acks_.begin();
+    std::vector<std::uint64_t> tags;
+    tags.swap(acks_);
+    if (below > 0) connection_->ack(*(split - 1), /*multiple=*/below > 1);
+    for (auto it = tags.begin() + below; it != tags.end(); ++it) connection_->ack(*it);
+    tags.clear();
+    acks_.swap(tags);  // keeps the capacity
   }
 
   /// Throws ConnectionLost if the keeper found the connection gone while a handler ran.
@@ -819,12 +841,12 @@ private:
                                                           /*can_put_back=*/!consumer_.has_handlers());
     switch (decision.action) {
       case Settlement::ack:
-        connection_->ack(delivery.tag);
+        acks_.push_back(delivery.tag);
         acked_.fetch_add(1);
         break;
       case Settlement::redeliver:
         republish(delivery, delivery.queue, decision.next_attempt, counts.redeliveries);
-        connection_->ack(delivery.tag);
+        acks_.push_back(delivery.tag);  // after the copy's confirm
         (result.disposition == Disposition::retry ? retried_ : requeued_).fetch_add(1);
         break;
       case Settlement::put_back:
@@ -835,7 +857,7 @@ private:
         requeued_.fetch_add(1);
         break;
       case Settlement::dead_letter:
-        dead_letter(delivery, decision.reason, counts.attempt);
+        dead_letter(delivery, decision.reason, counts.attempt, /*ack_now=*/false);
         break;
     }
     if (one_at_a_time_ && !job.came_back) {
@@ -881,11 +903,15 @@ private:
     copy_back(delivery);
   }
 
-  void dead_letter(const Delivery& delivery, const std::string& reason, std::uint64_t attempt) {
+  void dead_letter(const Delivery& delivery, const std::string& reason, std::uint64_t attempt, bool ack_now = true) {
     constexpr std::size_t max_reason = 4096;
     republish(delivery, dead_letter_queue_of(delivery), attempt, delivery.counts.redeliveries,
               reason.substr(0, max_reason));
-    connection_->ack(delivery.tag);
+    if (ack_now) {
+      connection_->ack(delivery.tag);
+    } else {
+      acks_.push_back(delivery.tag);  // with the batch (settle_finished)
+    }
     dead_lettered_.fetch_add(1);
   }
 
@@ -1004,6 +1030,7 @@ private:
   std::condition_variable finished_changed_;
   std::vector<Finished> finished_;  // guarded by finished_mutex_
   std::vector<Finished> settling_;  // run loop only
+  std::vector<std::uint64_t> acks_; // run loop only: settled in this batch, not acked yet
 
   // The keeper thread (while run() runs, if heartbeats are on).
   std::thread keeper_;
