@@ -19,6 +19,8 @@
 
 #include <asio.hpp>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -523,6 +525,14 @@ void fill(const std::string& queue, std::size_t count) {
   }
 }
 
+/// CPU time of this process so far (all threads), in microseconds.
+double cpu_us() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
 /// msg/s of a plain librabbitmq-c loop: basic.qos(prefetch), basic.consume, then
 /// amqp_consume_message + basic.ack per message, until `count` are acked.
 double raw_consume(const std::string& queue, std::size_t count, std::uint16_t prefetch) {
@@ -570,23 +580,28 @@ void print_consumer() {
               static_cast<unsigned>(prefetch));
   std::printf("message). Raw: amqp_consume_message + basic.ack. spakky: RabbitMqEventConsumer (copy, JSON\n");
   std::printf("decode, dispatch to one handler, ack). msg/s from connect to the last ack; runs alternate.\n\n");
-  std::printf("| %-3s | %-44s | %10s | %7s |\n", "run", "consumer", "msg/s", "ratio");
-  std::printf("|-----|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(12, '-').c_str(),
-              std::string(9, '-').c_str());
+  std::printf("| %-3s | %-44s | %10s | %7s | %11s |\n", "run", "consumer", "msg/s", "ratio", "CPU us/msg");
+  std::printf("|-----|%s|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(12, '-').c_str(),
+              std::string(9, '-').c_str(), std::string(13, '-').c_str());
   std::vector<double> ratios;
   for (int run = 1; run <= 7; ++run) {
     fill(queue, count);
+    double cpu = cpu_us();
     const double raw = raw_consume(queue, count, prefetch);
+    const double raw_cpu = (cpu_us() - cpu) / static_cast<double>(count);
     fill(queue, count);
     ev::RabbitMqEventConsumer consumer(serializer(), {.url = broker_url(), .exchange = topology().exchange,
                                                       .queue = queue, .prefetch = prefetch});
     std::size_t seen = 0;
     auto subscription = consumer.register_handler([&](const OrderPlaced& e) { seen += e.order_id.size(); });
+    cpu = cpu_us();
     const double spakky = run_consumer(consumer, count);
+    const double spakky_cpu = (cpu_us() - cpu) / static_cast<double>(count);
     ratios.push_back(spakky / raw);
-    std::printf("| %-3d | %-44s | %10.0f | %7s |\n", run, "raw librabbitmq-c consume + ack loop", raw, "1.00x");
-    std::printf("| %-3d | %-44s | %10.0f | %6.2fx |\n", run, "RabbitMqEventConsumer (decode+dispatch+ack)", spakky,
-                spakky / raw);
+    std::printf("| %-3d | %-44s | %10.0f | %7s | %11.1f |\n", run, "raw librabbitmq-c consume + ack loop", raw, "1.00x",
+                raw_cpu);
+    std::printf("| %-3d | %-44s | %10.0f | %6.2fx | %11.1f |\n", run, "RabbitMqEventConsumer (decode+dispatch+ack)",
+                spakky, spakky / raw, spakky_cpu);
   }
   std::sort(ratios.begin(), ratios.end());
   std::printf("\nmedian ratio RabbitMqEventConsumer / raw loop: %.2fx (target >= 0.90x)\n", ratios[ratios.size() / 2]);

@@ -161,8 +161,9 @@ public:
       finished_.push_back(Finished{job, std::move(error), std::move(result)});
     }
     finished_changed_.notify_all();
-    // One wake-up per batch: the run loop takes the whole list. Its own thread needs none.
-    if (first && run_thread_.load() != std::this_thread::get_id()) wake();
+    // A wake-up only for a run loop asleep in poll() (it takes the whole list when it wakes);
+    // its own thread needs none. See wait_for_work() for why none is missed.
+    if (first && sleeping_.load() && run_thread_.load() != std::this_thread::get_id()) wake();
   }
 
   /// Asks the run loop to stop, without waiting for it.
@@ -439,10 +440,27 @@ private:
   [[nodiscard]] std::size_t running_here() const noexcept { return running_here_; }
 
   /// Waits for something to do: the broker sends, a job finishes, stop() or a binding; then
-  /// reads what arrived (at least once: librabbitmq sends due heartbeats on a read).
+  /// reads what arrived. What the library holds already is read without a system call; else one
+  /// non-blocking read comes before sleeping in poll() (with data streaming in, that read is
+  /// the only system call). Every call reads at least once: librabbitmq sends the heartbeats
+  /// that are due when it is read.
   void wait_for_work(std::chrono::milliseconds timeout) {
     auto& connection = *connection_;
-    if (!amqp_frames_enqueued(connection.state()) && !amqp_data_in_buffer(connection.state())) {
+    const auto held = [&] { return amqp_frames_enqueued(connection.state()) || amqp_data_in_buffer(connection.state()); };
+    amqp_frame_t frame;
+    bool got = connection.next_frame(frame, std::chrono::milliseconds(0));
+    if (!got && !held()) {
+      // Asleep from here: finish() wakes us. Set before looking at the list (under its mutex),
+      // so a completion is either seen here or its finish() sees sleeping_ and wakes us.
+      sleeping_.store(true);
+      struct Awake {
+        std::atomic<bool>& flag;
+        ~Awake() { flag.store(false); }
+      } awake{sleeping_};
+      {
+        const std::lock_guard lock(finished_mutex_);
+        if (!finished_.empty()) return;
+      }
       const int every = keepalive_ms_.load(std::memory_order_relaxed);
       if (every > 0) timeout = std::min(timeout, std::chrono::milliseconds(every));
       pollfd fds[2]{};
@@ -452,11 +470,12 @@ private:
       fds[1].events = POLLIN;
       ::poll(fds, 2, static_cast<int>(timeout.count()));
       if ((fds[0].revents & POLLIN) != 0) drain_wake_pipe();
+      if ((fds[1].revents & (POLLIN | POLLERR | POLLHUP)) == 0) return;
+      got = connection.next_frame(frame, std::chrono::milliseconds(0));
     }
-    amqp_frame_t frame;
-    if (!connection.next_frame(frame, std::chrono::milliseconds(0))) return;
+    if (!got) return;
     on_frame(frame);
-    while (connection.readable() && connection.next_frame(frame, std::chrono::milliseconds(0))) on_frame(frame);
+    while (held() && connection.next_frame(frame, std::chrono::milliseconds(0))) on_frame(frame);
   }
 
   /// Starts consuming, with the prefetch of the moment (1 while taking messages one at a time).
@@ -1040,6 +1059,7 @@ private:
   std::atomic<int> keepalive_ms_{0};
 
   std::atomic<bool> bindings_changed_{false};
+  std::atomic<bool> sleeping_{false};  // the run loop is (about to be) in poll()
   std::atomic<bool> running_{false};
   std::atomic<std::thread::id> run_thread_{};
   std::atomic<bool> stop_{false};
