@@ -237,3 +237,30 @@ TEST_CASE("asio::awaitable handlers run concurrently on the io_context of the la
   work.reset();
   io_thread.join();
 }
+
+TEST_CASE("a handler still running after shutdown_timeout: the connection closes and the broker requeues its message",
+          "[rabbitmq][async-consumer]") {
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  Parking parking;
+  auto options = names.consumer_options();
+  options.shutdown_timeout = 300ms;
+  ev::AsyncRabbitMqEventConsumer<> consumer(serializer, options);
+  auto sub = consumer.register_handler([&](const OrderPlaced& e) -> ev::Task<> { co_await parking.park(e.order_id); });
+  consumer.start();
+  REQUIRE(consumer.wait_until_consuming(15s));
+  Sender sender(names.exchange);
+  sender.send("slow");
+  REQUIRE(eventually([&] { return parking.size() == 1; }, 10s));
+
+  std::thread stopper([&] { consumer.stop(); });  // returns once the handler has ended
+  RawClient client;
+  // Past the timeout the message is back in the queue, unacknowledged, while its handler runs.
+  CHECK(eventually([&] { return client.message_count(names.queue) == 1; }, 10s));
+  parking.resume_all();
+  stopper.join();
+  CHECK(consumer.stats().acked == 0);
+  const auto back = client.get(names.queue);
+  REQUIRE(back.has_value());
+  CHECK(back->redelivered);  // the next consumer counts it as an attempt
+}
