@@ -4,8 +4,8 @@
 /// broker consumer, say) reads the event type and name from it and calls it with an event.
 
 #include <spakky/event/detail/handler_node.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 
-#include <memory>
 #include <string_view>
 #include <typeinfo>
 #include <utility>
@@ -40,19 +40,39 @@ public:
   R operator()(const AbstractEvent& event) const {
     auto fn = reinterpret_cast<R (*)(const detail::HandlerNode*, const AbstractEvent&)>(
         node_->invoke.load(std::memory_order_relaxed));
-    return fn(node_.get(), event);
+    return fn(node_, event);
   }
 
   // Used by the registry, which takes the node over.
   [[nodiscard]] detail::Route route() const noexcept { return route_; }
-  [[nodiscard]] detail::HandlerNode* release_node() noexcept { return node_.release(); }
+  [[nodiscard]] detail::HandlerNode* release_node() noexcept { return std::exchange(node_, nullptr); }
+
+  BasicErasedHandler(BasicErasedHandler&& other) noexcept
+      : node_(std::exchange(other.node_, nullptr)), type_(other.type_), name_(other.name_), route_(other.route_),
+        kind_(other.kind_) {}
+  BasicErasedHandler& operator=(BasicErasedHandler&& other) noexcept {
+    if (this != &other) {
+      if (node_ != nullptr) node_->destroy(node_);
+      node_ = std::exchange(other.node_, nullptr);
+      type_ = other.type_;
+      name_ = other.name_;
+      route_ = other.route_;
+      kind_ = other.kind_;
+    }
+    return *this;
+  }
+  BasicErasedHandler(const BasicErasedHandler&) = delete;
+  BasicErasedHandler& operator=(const BasicErasedHandler&) = delete;
+  ~BasicErasedHandler() {
+    if (node_ != nullptr) node_->destroy(node_);
+  }
 
 private:
   BasicErasedHandler(detail::HandlerNode* node, const std::type_info& type, std::string_view name,
                      detail::Route route, EventKind kind) noexcept
       : node_(node), type_(&type), name_(name), route_(route), kind_(kind) {}
 
-  std::unique_ptr<detail::HandlerNode, detail::HandlerNodeDeleter> node_;
+  detail::HandlerNode* node_;  // owned until release_node()
   const std::type_info* type_;
   std::string_view name_;
   detail::Route route_;

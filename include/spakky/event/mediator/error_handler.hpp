@@ -3,14 +3,12 @@
 /// ErrorHandler: where mediators send the failures of handlers.
 
 #include <spakky/event/detail/handler_registry.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/dispatch_outcome.hpp>
 #include <spakky/event/event.hpp>
 
 #include <cstdio>
 #include <exception>
-#include <functional>
-#include <memory>
-#include <mutex>
 #include <string>
 
 namespace spakky::event {
@@ -38,9 +36,8 @@ inline void write_failure_to_stderr(const AbstractEvent& event, std::exception_p
 class FailureSink {
 public:
   void set(ErrorHandler handler) {
-    auto fresh = handler ? std::make_shared<const ErrorHandler>(std::move(handler)) : nullptr;
     const std::lock_guard lock(mutex_);
-    handler_ = std::move(fresh);
+    handler_.swap(handler);  // the old one is destroyed outside the lock
   }
 
   /// Counts the failure into `outcome` (if any) and tells the error handler. Never throws.
@@ -49,21 +46,22 @@ public:
       if (outcome->handlers_failed++ == 0) outcome->first_failure = error;
     }
     try {
-      std::shared_ptr<const ErrorHandler> handler;
+      ErrorHandler handler;  // a copy: the handler runs outside the lock (it may dispatch)
       {
         const std::lock_guard lock(mutex_);
         handler = handler_;
       }
-      if (handler) (*handler)(event, error);
+      if (handler) handler(event, error);
       else write_failure_to_stderr(event, error);
     } catch (...) {
-      // An error handler that throws is ignored: dispatch never throws.
+      // An error handler that throws (or a copy that runs out of memory) is ignored:
+      // dispatch never throws.
     }
   }
 
 private:
   mutable std::mutex mutex_;
-  std::shared_ptr<const ErrorHandler> handler_;
+  ErrorHandler handler_;
 };
 
 }  // namespace detail

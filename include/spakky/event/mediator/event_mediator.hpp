@@ -3,12 +3,12 @@
 /// EventMediator: the in-process, type-indexed dispatcher of events to handlers.
 
 #include <spakky/event/detail/handler_registry.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/dispatch_outcome.hpp>
 #include <spakky/event/event_consumer.hpp>
 #include <spakky/event/event_dispatcher.hpp>
 #include <spakky/event/mediator/error_handler.hpp>
 
-#include <memory>
 #include <typeinfo>
 #include <utility>
 
@@ -33,7 +33,7 @@ namespace spakky::event {
 class EventMediator final : public IEventDispatcher, public IEventConsumer {  // dispatcher first: no this-adjusting thunk on dispatch
 public:
   EventMediator()
-      : registry_(std::make_shared<detail::HandlerRegistry>(reinterpret_cast<detail::ErasedFn>(&skip))) {}
+      : registry_(reinterpret_cast<detail::ErasedFn>(&skip)) {}
   EventMediator(const EventMediator&) = delete;
   EventMediator& operator=(const EventMediator&) = delete;
   ~EventMediator() override = default;
@@ -128,7 +128,7 @@ private:
     failures_.report(event, std::current_exception(), outcome);
   }
 
-  std::shared_ptr<detail::HandlerRegistry> registry_;
+  detail::OwnedTarget<detail::HandlerRegistry> registry_;
   detail::FailureSink failures_;
 };
 
