@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// A loopback broker for tests and examples (SPEC §10): InMemoryEventTransport delivers every
+/// A loopback broker for tests and examples: InMemoryEventTransport delivers every
 /// message it is sent to the InMemoryEventConsumers attached to it, in the same process and on
 /// the sending thread. A consumer decodes each message by its event name, dispatches it to its
 /// handlers, redelivers it when a handler fails (up to a limit) and then, like a broker's
