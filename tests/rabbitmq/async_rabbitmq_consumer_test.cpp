@@ -264,3 +264,38 @@ TEST_CASE("a handler still running after shutdown_timeout: the connection closes
   REQUIRE(back.has_value());
   CHECK(back->redelivered);  // the next consumer counts it as an attempt
 }
+
+TEST_CASE("a consumer destroyed while its handler completes on another thread: the completion touches nothing of it after",
+          "[rabbitmq][async-consumer][asio]") {
+  // The handler's completion (on the io_context's thread) hands its result to the run loop,
+  // which may settle it, end and let the consumer be destroyed at once: nothing of the
+  // consumer may be touched by that completion afterwards (TSan and ASan see it if it is).
+  Names names;
+  const auto serializer = rabbitmq_test::make_serializer();
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::thread io_thread([&] { io.run(); });
+  Sender sender(names.exchange);
+  RawClient client;
+  constexpr int rounds = 20;
+  for (int round = 0; round < rounds; ++round) {
+    using Awaitable = asio::awaitable<void>;
+    ev::AsyncRabbitMqEventConsumer<Awaitable> consumer(
+        serializer, names.consumer_options(), [ex = io.get_executor()](auto handling, auto done) {
+          asio::co_spawn(ex, std::move(handling), std::move(done));
+        });
+    std::atomic<bool> started{false};
+    auto sub = consumer.register_handler([&](const OrderPlaced&) -> Awaitable {
+      started.store(true);
+      asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::microseconds(200 * (round % 5)));
+      co_await timer.async_wait(asio::use_awaitable);
+    });
+    consumer.start();
+    REQUIRE(consumer.wait_until_consuming(15s));
+    sender.send("o-" + std::to_string(round));
+    REQUIRE(eventually([&] { return started.load(); }, 10s));
+  }  // the destructor stops: waits for the handler, settles it, ends; then the consumer is gone
+  work.reset();
+  io_thread.join();
+  CHECK(client.message_count(names.queue) == 0);  // every message was acked before its consumer ended
+}

@@ -154,12 +154,11 @@ public:
 
   /// The handling of `job` completed (any thread): the run loop settles its message.
   void finish(std::uint64_t job, std::exception_ptr error, HandlingResult result) {
-    bool first = false;
-    {
-      const std::lock_guard lock(finished_mutex_);
-      first = finished_.empty();
-      finished_.push_back(Finished{job, std::move(error), std::move(result)});
-    }
+    // Everything under the lock: once the run loop sees this entry it may settle it, end, and
+    // the consumer may be destroyed, so nothing of the engine is touched after the unlock.
+    const std::lock_guard lock(finished_mutex_);
+    const bool first = finished_.empty();
+    finished_.push_back(Finished{job, std::move(error), std::move(result)});
     finished_changed_.notify_all();
     // A wake-up only for a run loop asleep in poll() (it takes the whole list when it wakes);
     // its own thread needs none. See wait_for_work() for why none is missed.
