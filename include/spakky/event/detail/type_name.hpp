@@ -90,7 +90,8 @@ inline std::string_view unqualified_runtime_name(const std::type_info& type) {
   // NOTE: a per-library cache is fine here: it only memoises a pure function of the type.
   static std::mutex mutex;
   // Names are never freed: string_views into them are handed out for the program's lifetime.
-  static std::vector<std::pair<const char*, const std::string*>> cache;  // few entries
+  // The table is never destroyed either, so the names stay reachable (no leak report at exit).
+  static auto& cache = *new std::vector<std::pair<const char*, const std::string*>>();  // few entries
   const std::lock_guard lock(mutex);
   for (const auto& [mangled, name] : cache) {
     if (std::string_view(mangled) == type.name()) return *name;
