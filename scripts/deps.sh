@@ -9,6 +9,7 @@ packages=(
   catch2 libfmt-dev libboost-dev libsigc++-3.0-dev libbenchmark-dev libasio-dev
   valgrind pkg-config libsqlite3-dev nlohmann-json3-dev
   rabbitmq-server librabbitmq-dev
+  doxygen libspdlog-dev
   "$@"
 )
 

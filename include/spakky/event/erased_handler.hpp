@@ -17,6 +17,7 @@ namespace spakky::event {
 template <class R>
 class BasicErasedHandler {
 public:
+  /// What the handler returns: void, or the awaitable of an asynchronous handler.
   using result_type = R;
 
   /// Wraps `handler`, a callable taking `const E&` and returning R.
@@ -44,7 +45,9 @@ public:
   }
 
   // Used by the registry, which takes the node over.
+  /// Internal: how the registry routes the handler (exact type or a family).
   [[nodiscard]] detail::Route route() const noexcept { return route_; }
+  /// Internal: hands the handler's node to the registry, which then owns it.
   [[nodiscard]] detail::HandlerNode* release_node() noexcept { return node_.release(); }
 
 private:

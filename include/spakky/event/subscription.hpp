@@ -25,11 +25,14 @@ class Subscription {
 public:
   /// An empty handle: active() is false, cancel() does nothing.
   Subscription() noexcept = default;
+  /// Internal: a handle to registration `id` of `target` (made by the mediators).
   Subscription(std::weak_ptr<detail::SubscriptionTarget> target, std::uint64_t id) noexcept
       : target_(std::move(target)), id_(id) {}
 
+  /// Takes over `other`'s registration; `other` becomes empty.
   Subscription(Subscription&& other) noexcept
       : target_(std::move(other.target_)), id_(std::exchange(other.id_, 0)) {}
+  /// Takes over `other`'s registration (without cancelling this one's); `other` becomes empty.
   Subscription& operator=(Subscription&& other) noexcept {
     target_ = std::move(other.target_);
     id_ = std::exchange(other.id_, 0);
@@ -65,10 +68,14 @@ private:
 /// Owns a Subscription and cancels it, waiting for running calls, when destroyed.
 class ScopedSubscription {
 public:
+  /// Owns nothing.
   ScopedSubscription() noexcept = default;
+  /// Takes ownership of `subscription` (implicit, so `ScopedSubscription s = register_handler(...)` works).
   ScopedSubscription(Subscription&& subscription) noexcept  // NOLINT: implicit by design
       : subscription_(std::move(subscription)) {}
+  /// Takes over `other`'s registration; `other` owns nothing.
   ScopedSubscription(ScopedSubscription&&) noexcept = default;
+  /// Cancels (and waits for) the registration owned so far, then takes over `other`'s.
   ScopedSubscription& operator=(ScopedSubscription&& other) noexcept {
     if (this != &other) {
       subscription_.cancel_and_wait();
@@ -76,10 +83,14 @@ public:
     }
     return *this;
   }
+  /// Cancels the registration and waits for its calls running on other threads.
   ~ScopedSubscription() { subscription_.cancel_and_wait(); }
 
+  /// Subscription::cancel() of the owned registration.
   void cancel() noexcept { subscription_.cancel(); }
+  /// Subscription::cancel_and_wait() of the owned registration.
   void cancel_and_wait() noexcept { subscription_.cancel_and_wait(); }
+  /// Subscription::active() of the owned registration.
   [[nodiscard]] bool active() const noexcept { return subscription_.active(); }
   /// Gives the handle back without cancelling.
   [[nodiscard]] Subscription release() noexcept { return std::move(subscription_); }

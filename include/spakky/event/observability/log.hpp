@@ -56,6 +56,8 @@ void log(LogLevel level, std::string_view component, fmt::format_string<Args...>
 
 }  // namespace spakky::event
 
+// A specialization in another library's namespace, which Doxygen cannot place: left out.
+/// @cond
 /// Formats detail::LogQuoted: the text escaped by detail::escape_for_log (`{}` only: no format
 /// spec, so that only <fmt/core.h> is needed).
 template <>
@@ -70,3 +72,4 @@ struct fmt::formatter<spakky::event::detail::LogQuoted> {
     return std::copy(escaped.begin(), escaped.end(), ctx.out());
   }
 };
+/// @endcond
