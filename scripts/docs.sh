@@ -19,6 +19,8 @@ rm -rf "$out/html"
 log="$out/doxygen-warnings.log"
 
 set +e
+# From docs/: Doxygen 1.9 resolves a link to another .md page against its working directory.
+cd "$root/docs"
 SPAKKY_DOCS_SOURCE="$root" SPAKKY_DOCS_OUTPUT="$out" SPAKKY_DOCS_VERSION="$version" \
   doxygen "$root/docs/Doxyfile" 2>"$log"
 rc=$?
