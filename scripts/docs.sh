@@ -13,6 +13,12 @@ if ! command -v doxygen >/dev/null; then
   exit 1
 fi
 
+# The repository stands alone: README and guide point at nothing outside it.
+if grep -n -E 'SPEC\.md|\.\./shared|shared folder' "$root/README.md" "$root"/docs/*.md >&2; then
+  echo "docs.sh: README.md or docs/ refers to a document outside the repository (above)" >&2
+  exit 1
+fi
+
 version=$(sed -nE 's/^project\(spakky_event VERSION ([0-9.]+).*/\1/p' "$root/CMakeLists.txt")
 mkdir -p "$out"
 rm -rf "$out/html"
