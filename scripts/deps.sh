@@ -9,6 +9,7 @@ packages=(
   catch2 libfmt-dev libboost-dev libsigc++-3.0-dev libbenchmark-dev libasio-dev
   valgrind pkg-config libsqlite3-dev nlohmann-json3-dev
   rabbitmq-server librabbitmq-dev
+  postgresql-15 libpq-dev
   doxygen libspdlog-dev
   "$@"
 )
@@ -43,4 +44,9 @@ fi
 # own (scripts/rabbitmq-test-broker.sh) on other ports. Stop the system one to save memory.
 if printf '%s\n' "${missing[@]}" | grep -qx rabbitmq-server; then
   "${sudo[@]}" service rabbitmq-server stop >/dev/null 2>&1 || true
+fi
+# Likewise Debian's PostgreSQL cluster (port 5432): the tests run a private server
+# (scripts/postgres-test-server.sh).
+if printf '%s\n' "${missing[@]}" | grep -qx postgresql-15; then
+  "${sudo[@]}" service postgresql stop >/dev/null 2>&1 || true
 fi

@@ -5,6 +5,7 @@
 #include <spakky/event/aggregate.hpp>
 #include <spakky/event/event.hpp>
 #include <spakky/event/json/fields.hpp>  // the field list only: no JSON library needed here
+#include <spakky/event/outbox/integration_event_source.hpp>
 
 #include <map>
 #include <stdexcept>
@@ -38,12 +39,24 @@ struct OrderPlaced final : spakky::event::AbstractIntegrationEvent {
 // On the wire: {"event_id":...,"timestamp":...,"order_id":...,"item":...,"quantity":...}
 SPAKKY_EVENT_JSON_FIELDS(OrderPlaced, order_id, item, quantity)
 
-class Order final : public spakky::event::AbstractAggregateRoot {
+/// Where order rows are written, inside the unit of work's transaction (storage.hpp: SQLite,
+/// or PostgreSQL with --postgres).
+class OrderTable {
+public:
+  virtual ~OrderTable() = default;
+  virtual void insert(const std::string& id, const std::string& item, int quantity) = 0;
+  virtual void mark_paid(const std::string& id, double amount) = 0;
+};
+
+/// Raises domain events (dispatched in process after COMMIT) and, as an IntegrationEventSource,
+/// the integration event OrderPlaced (written to the outbox before COMMIT, keyed by its id).
+class Order final : public spakky::event::AbstractAggregateRoot, public spakky::event::IntegrationEventSource {
 public:
   static Order create(std::string id, std::string item, int quantity) {
     if (quantity <= 0) throw std::invalid_argument("quantity must be positive");
     Order order(id, item, quantity);
-    order.add_event(OrderCreated(std::move(id), std::move(item), quantity));
+    order.add_event(OrderCreated(id, item, quantity));
+    order.add_integration_event(OrderPlaced(std::move(id), std::move(item), quantity));
     return order;
   }
   void pay(double amount) {
@@ -52,6 +65,9 @@ public:
     add_event(OrderPaid(id_, amount));
   }
   [[nodiscard]] const std::string& id() const noexcept { return id_; }
+  [[nodiscard]] std::string aggregate_id() const override { return id_; }
+  [[nodiscard]] const std::string& item() const noexcept { return item_; }
+  [[nodiscard]] int quantity() const noexcept { return quantity_; }
 
 private:
   Order(std::string id, std::string item, int quantity) : id_(std::move(id)), item_(std::move(item)), quantity_(quantity) {}
@@ -61,18 +77,23 @@ private:
   bool paid_ = false;
 };
 
-/// An in-memory repository; a real one would write to a database in the same transaction.
+/// The orders of this service: rows in the database (written in the caller's transaction),
+/// and the aggregates of this process by id.
 class OrderRepository {
 public:
+  explicit OrderRepository(OrderTable& table) : table_(table) {}
   Order& save(Order order) {
+    table_.insert(order.id(), order.item(), order.quantity());
     auto id = order.id();
     return orders_.insert_or_assign(std::move(id), std::move(order)).first->second;
   }
+  void paid(const Order& order, double amount) { table_.mark_paid(order.id(), amount); }
   Order& get(const std::string& id) { return orders_.at(id); }
   void remove(const std::string& id) { orders_.erase(id); }
   [[nodiscard]] bool contains(const std::string& id) const { return orders_.count(id) != 0; }
 
 private:
+  OrderTable& table_;
   std::map<std::string, Order> orders_;
 };
 

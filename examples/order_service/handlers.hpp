@@ -14,21 +14,15 @@
 
 namespace shop {
 
-/// Synchronous: reserves stock, and tells other services an order was placed.
+/// Synchronous: reserves stock once the order is committed. (OrderPlaced, the integration
+/// event, is raised by the Order itself and written to the outbox in the same transaction.)
 class InventoryHandlers {
 public:
-  explicit InventoryHandlers(spakky::event::IEventPublisher& publisher) : publisher_(publisher) {}
-
   void on_created(const OrderCreated& e) {
     std::printf("[inventory] reserve %d x %s for %s\n", e.quantity, e.item.c_str(), e.order_id.c_str());
-    // A domain event becomes an integration event: EventPublisher -> DirectEventBus -> transport.
-    publisher_.publish(OrderPlaced(e.order_id, e.item, e.quantity));
   }
 
   using event_routes = spakky::event::routes<&InventoryHandlers::on_created>;
-
-private:
-  spakky::event::IEventPublisher& publisher_;
 };
 
 /// Asynchronous: mails a receipt (an I/O-bound job) when an order is paid.

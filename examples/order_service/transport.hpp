@@ -24,7 +24,9 @@
 namespace shop {
 
 struct Options {
-  std::string broker;  ///< `--broker amqp://user:pass@host:port/vhost`; empty: in-memory broker
+  std::string broker;    ///< `--broker amqp://user:pass@host:port/vhost`; empty: in-memory broker
+  std::string db = ":memory:";  ///< `--db PATH`: the SQLite database of orders and outbox
+  std::string postgres;  ///< `--postgres URL`: PostgreSQL instead of SQLite
 };
 
 inline Options parse_options(int argc, char** argv) {
@@ -35,8 +37,14 @@ inline Options parse_options(int argc, char** argv) {
       options.broker = argv[++i];
     } else if (arg.rfind("--broker=", 0) == 0) {
       options.broker = std::string(arg.substr(9));
+    } else if (arg == "--db" && i + 1 < argc) {
+      options.db = argv[++i];
+    } else if (arg == "--postgres" && i + 1 < argc) {
+      options.postgres = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--broker amqp://user:pass@host:port/vhost]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--broker amqp://user:pass@host:port/vhost] [--db PATH | --postgres URL]\n",
+                   argv[0]);
       std::exit(2);
     }
   }

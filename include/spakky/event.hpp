@@ -1,6 +1,8 @@
 #pragma once
 /// @file
-/// spakky-event: every header of the core.
+/// spakky-event: every header of the core. The in-memory broker (a test and example aid,
+/// <spakky/event/inmemory/in_memory_transport.hpp>) and the optional parts (JSON, RabbitMQ,
+/// outbox) are included on their own.
 
 #include <spakky/event/aggregate.hpp>
 #include <spakky/event/aspects/async_transactional_event_publishing.hpp>
@@ -20,7 +22,6 @@
 #include <spakky/event/event_id.hpp>
 #include <spakky/event/event_publisher.hpp>
 #include <spakky/event/erased_handler.hpp>
-#include <spakky/event/inmemory/in_memory_transport.hpp>
 #include <spakky/event/mediator/async_event_mediator.hpp>
 #include <spakky/event/mediator/error_handler.hpp>
 #include <spakky/event/mediator/event_mediator.hpp>

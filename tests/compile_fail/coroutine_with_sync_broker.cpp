@@ -2,6 +2,7 @@
 // synchronous broker consumer given through integration(...) (an IEventConsumer, as
 // InMemoryEventConsumer is). It used to be neither registered nor rejected: the message then
 // went unrouted. The CTest check requires the compiler's output to name the method.
+#include <spakky/event/inmemory/in_memory_transport.hpp>
 #include <spakky/event/mediator/event_mediator.hpp>
 #include <spakky/event/stereotype/event_handler.hpp>
 #include <spakky/event/task.hpp>

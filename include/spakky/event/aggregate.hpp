@@ -3,12 +3,10 @@
 /// AbstractAggregateRoot (raises domain events) and AggregateCollector (remembers which
 /// aggregates a unit of work touched, so that their events can be published after it).
 
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/event.hpp>
 
-#include <algorithm>
 #include <cstddef>
-#include <memory>
-#include <span>
 #include <utility>
 #include <vector>
 
@@ -98,7 +96,7 @@ public:
     }
   }
   /// The collected aggregates, in collection order.
-  [[nodiscard]] std::span<AbstractAggregateRoot* const> all() const noexcept { return aggregates_; }
+  [[nodiscard]] const std::vector<AbstractAggregateRoot*>& all() const noexcept { return aggregates_; }
   /// Forgets every aggregate (their events stay on them).
   void clear() noexcept { aggregates_.clear(); }
   /// How many aggregates are collected.

@@ -3,12 +3,12 @@
 /// IAsyncEventConsumer: where coroutine handlers are registered.
 
 #include <spakky/event/detail/callable_traits.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/erased_handler.hpp>
 #include <spakky/event/event.hpp>
 #include <spakky/event/subscription.hpp>
 #include <spakky/event/task.hpp>
 
-#include <functional>
 #include <type_traits>
 #include <utility>
 

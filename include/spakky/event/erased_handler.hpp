@@ -4,8 +4,8 @@
 /// broker consumer, say) reads the event type and name from it and calls it with an event.
 
 #include <spakky/event/detail/handler_node.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 
-#include <memory>
 #include <string_view>
 #include <typeinfo>
 #include <utility>

@@ -16,10 +16,10 @@
 /// };
 /// @endcode
 
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/detail/type_name.hpp>
 #include <spakky/event/event_id.hpp>
 
-#include <chrono>
 #include <concepts>
 #include <string_view>
 #include <type_traits>

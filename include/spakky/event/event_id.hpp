@@ -2,6 +2,7 @@
 /// @file
 /// EventId: a 128-bit RFC 9562 version-4 UUID identifying one event.
 
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/error.hpp>
 
 #include <array>
@@ -10,7 +11,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -3,9 +3,9 @@
 /// The publishing interfaces: IEventPublisher routes, IEventBus sends integration events,
 /// IEventTransport carries serialized payloads; Headers travel with them.
 
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/event.hpp>
 
-#include <functional>
 #include <map>
 #include <string>
 #include <string_view>

@@ -2,9 +2,9 @@
 /// @file
 /// IEventSerializer: turns integration events into payloads and back.
 
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/event.hpp>
 
-#include <memory>
 #include <string>
 #include <string_view>
 

@@ -2,8 +2,9 @@
 /// @file
 /// Subscription (a handle to one registration) and ScopedSubscription (its RAII owner).
 
+#include <spakky/event/detail/lean_std.hpp>
+
 #include <cstdint>
-#include <memory>
 #include <utility>
 
 namespace spakky::event {

@@ -19,19 +19,19 @@
 
 #include <spakky/event/detail/coroutine_chain.hpp>
 #include <spakky/event/detail/frame_pool.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <coroutine>
 #include <cstddef>
 #include <exception>
-#include <memory>
 #include <new>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
 #include <variant>
+
+#include <sched.h>
 
 namespace spakky::event {
 
@@ -291,25 +291,25 @@ using rebind_awaitable_t = typename rebind_awaitable<Awaitable, R>::type;
 
 namespace detail {
 
-/// How sync_wait's coroutine tells the waiting thread it has finished. The signaller notifies
-/// while it holds the mutex, so the waiter (which needs the mutex to see `done`) cannot return
-/// and destroy this object before the signaller is done with it.
+/// How sync_wait's coroutine tells the waiting thread it has finished. The waiter returns (and
+/// destroys this object) only after it has seen `finished`, which the signaller stores as its
+/// very last access: the notify before it still finds the object alive.
 class SyncWaitSignal {
 public:
   void set() noexcept {
-    const std::lock_guard lock(mutex_);
-    done_ = true;
-    done_changed_.notify_one();
+    state_.store(notifying, std::memory_order_release);
+    state_.notify_one();
+    state_.store(finished, std::memory_order_release);
   }
-  void wait() {
-    std::unique_lock lock(mutex_);
-    done_changed_.wait(lock, [this] { return done_; });
+  void wait() noexcept {
+    state_.wait(running, std::memory_order_acquire);
+    // At most the few instructions between the notify and the last store above.
+    while (state_.load(std::memory_order_acquire) != finished) ::sched_yield();
   }
 
 private:
-  std::mutex mutex_;
-  std::condition_variable done_changed_;
-  bool done_ = false;
+  static constexpr int running = 0, notifying = 1, finished = 2;
+  std::atomic<int> state_{running};
 };
 
 /// The coroutine behind sync_wait: runs eagerly, then signals the waiting thread.

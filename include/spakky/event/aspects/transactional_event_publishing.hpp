@@ -5,9 +5,9 @@
 
 #include <spakky/event/aggregate.hpp>
 #include <spakky/event/aspects/unit_of_work.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/event_publisher.hpp>
 
-#include <functional>
 #include <type_traits>
 #include <utility>
 
@@ -61,10 +61,10 @@ public:
   decltype(auto) run(F&& unit_of_work) {
     const detail::UnitOfWorkScope scope(collector_);  // after() in every case
     if constexpr (std::is_void_v<std::invoke_result_t<F&&>>) {
-      std::invoke(std::forward<F>(unit_of_work));
+      std::forward<F>(unit_of_work)();
       after_returning();
     } else {
-      decltype(auto) result = std::invoke(std::forward<F>(unit_of_work));
+      decltype(auto) result = std::forward<F>(unit_of_work)();
       after_returning();
       if constexpr (std::is_rvalue_reference_v<decltype(result)>) {
         return std::move(result);  // a named T&& is an lvalue: give back the rvalue it was

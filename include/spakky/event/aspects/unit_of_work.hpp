@@ -6,12 +6,11 @@
 
 #include <spakky/event/aggregate.hpp>
 #include <spakky/event/detail/escape.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/error.hpp>
 #include <spakky/event/event.hpp>
 
-#include <algorithm>
 #include <cstddef>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>

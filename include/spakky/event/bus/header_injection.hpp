@@ -5,6 +5,7 @@
 /// drop bearer tokens (detail::is_bearer_authorization).
 
 #include <spakky/event/detail/authorization.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/error.hpp>
 #include <spakky/event/event.hpp>
 #include <spakky/event/event_publisher.hpp>
@@ -12,7 +13,6 @@
 
 #include <cstddef>
 #include <exception>
-#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>

@@ -15,10 +15,10 @@
 /// @endcode
 
 #include <spakky/event/bus/header_injection.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/event_publisher.hpp>
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>

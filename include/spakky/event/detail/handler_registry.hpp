@@ -21,17 +21,15 @@
 
 #include <spakky/event/detail/coroutine_chain.hpp>
 #include <spakky/event/detail/handler_node.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/detail/module_ranges.hpp>
-#include <spakky/event/error.hpp>
 #include <spakky/event/erased_handler.hpp>
+#include <spakky/event/error.hpp>
 #include <spakky/event/subscription.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <mutex>
 #include <typeinfo>
 #include <vector>
 

@@ -3,10 +3,10 @@
 /// Class names at compile time (from the compiler's function signature) and at run time
 /// (from the Itanium-mangled typeid name), reduced to the unqualified class name.
 
+#include <spakky/event/detail/lean_std.hpp>
+
 #include <cstddef>
 #include <cstdlib>
-#include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <typeinfo>

@@ -5,13 +5,13 @@
 #include <spakky/event/async_event_consumer.hpp>
 #include <spakky/event/async_event_dispatcher.hpp>
 #include <spakky/event/detail/handler_registry.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/dispatch_outcome.hpp>
 #include <spakky/event/mediator/error_handler.hpp>
 #include <spakky/event/task.hpp>
 
 #include <cstdlib>
 #include <exception>
-#include <memory>
 #include <stdexcept>
 #include <utility>
 

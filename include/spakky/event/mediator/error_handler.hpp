@@ -3,14 +3,12 @@
 /// ErrorHandler: where mediators send the failures of handlers.
 
 #include <spakky/event/detail/handler_registry.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/dispatch_outcome.hpp>
 #include <spakky/event/event.hpp>
 
 #include <cstdio>
 #include <exception>
-#include <functional>
-#include <memory>
-#include <mutex>
 #include <string>
 
 namespace spakky::event {

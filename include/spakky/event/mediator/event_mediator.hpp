@@ -3,12 +3,12 @@
 /// EventMediator: the in-process, type-indexed dispatcher of events to handlers.
 
 #include <spakky/event/detail/handler_registry.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/dispatch_outcome.hpp>
 #include <spakky/event/event_consumer.hpp>
 #include <spakky/event/event_dispatcher.hpp>
 #include <spakky/event/mediator/error_handler.hpp>
 
-#include <memory>
 #include <typeinfo>
 #include <utility>
 

@@ -30,12 +30,12 @@
 /// which no consumer would ever deliver.
 
 #include <spakky/event/async_event_consumer.hpp>
+#include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/event.hpp>
 #include <spakky/event/event_consumer.hpp>
 #include <spakky/event/subscription.hpp>
 
 #include <cstddef>
-#include <functional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -214,10 +214,10 @@ void register_route(Object& object, Targets& targets, HandlerBundle& bundle) {
     auto& consumer = consumer_of(std::get<index>(targets));
     Object* self = std::addressof(object);
     if constexpr (std::is_void_v<R>) {
-      bundle.add(consumer.template register_handler<E>([self](const E& event) { std::invoke(Method, *self, event); }));
+      bundle.add(consumer.template register_handler<E>([self](const E& event) { (self->*Method)(event); }));
     } else {
       bundle.add(consumer.template register_handler<E>(
-          [self](const E& event) -> R { return std::invoke(Method, *self, event); }));
+          [self](const E& event) -> R { return (self->*Method)(event); }));
     }
   }
 }

@@ -1,0 +1,34 @@
+#pragma once
+/// @file
+/// The errors of the transactional outbox and the idempotent inbox.
+
+#include <spakky/event/detail/escape.hpp>
+#include <spakky/event/error.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace spakky::event {
+
+/// A database call of the outbox or the inbox failed (the database's message, escaped).
+class OutboxStoreError : public EventError {
+public:
+  explicit OutboxStoreError(std::string_view what, std::string_view reason)
+      : EventError(std::string(what) + ": " + detail::escape_for_log(reason, 4096)) {}
+};
+
+/// The connection handed over is not inside an open transaction: nothing was written, because
+/// a row written outside the caller's transaction could commit without the caller's data.
+class NotInTransactionError : public OutboxStoreError {
+public:
+  explicit NotInTransactionError(std::string_view what)
+      : OutboxStoreError(what, "the connection is not in an open transaction (BEGIN first)") {}
+};
+
+/// The database stayed locked by another writer past the busy timeout (SQLite SQLITE_BUSY).
+class DatabaseBusyError : public OutboxStoreError {
+public:
+  using OutboxStoreError::OutboxStoreError;
+};
+
+}  // namespace spakky::event

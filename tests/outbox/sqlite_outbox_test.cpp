@@ -1,0 +1,333 @@
+// The SQLite outbox store: schema, busy writers, and the relay over it.
+
+#include "outbox/outbox_events.hpp"
+#include "support/async_recording_transport.hpp"
+#include "support/recording_transport.hpp"
+#include "support/sqlite_db.hpp"
+#include "support/sync.hpp"
+
+#include <spakky/event/inmemory/in_memory_transport.hpp>
+#include <spakky/event/outbox/outbox_event_bus.hpp>
+#include <spakky/event/outbox/outbox_relay.hpp>
+#include <spakky/event/outbox/sqlite_outbox.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ev = spakky::event;
+using namespace outbox_test;
+using namespace std::chrono_literals;
+using test_support::sql_exec;
+using test_support::sql_int;
+using test_support::sql_text;
+
+namespace {
+
+/// The application side: a bus on the file's main connection; commit() wraps BEGIN/COMMIT.
+struct App {
+  explicit App(test_support::SqliteFile& f) : file(f), writer(f.db()), bus(writer, serializer) {}
+  template <class Body>
+  void commit(Body&& body) {
+    sql_exec(file.db(), "BEGIN");
+    body(bus);
+    sql_exec(file.db(), "COMMIT");
+  }
+  void send(const std::string& key, int n) {
+    commit([&](ev::OutboxEventBus& b) { b.send(ItemReserved(key, n), key); });
+  }
+  test_support::SqliteFile& file;
+  test_support::TestSerializer serializer = make_serializer();
+  ev::SqliteOutboxWriter writer;
+  ev::OutboxEventBus bus;
+};
+
+/// "key:n" of every recorded message, in order.
+std::vector<std::string> sent_fields(const test_support::RecordingTransport& transport) {
+  std::vector<std::string> out;
+  for (const auto& m : transport.sent()) out.push_back(fields_of(m.payload));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the outbox schema is created once, with a version row, and refuses a newer one") {
+  test_support::SqliteFile file;
+  ev::create_sqlite_outbox_schema(file.db());
+  ev::create_sqlite_outbox_schema(file.db());  // idempotent
+  CHECK(sql_int(file.db(), "SELECT version FROM spakky_schema_version WHERE component = 'outbox'") == 1);
+  for (const char* column : {"id", "event_id", "event_name", "payload", "headers", "partition_key", "created_at",
+                             "attempts", "last_error", "state"}) {
+    CAPTURE(column);
+    CHECK(sql_int(file.db(), std::string("SELECT count(*) FROM pragma_table_info('spakky_outbox') WHERE name = '") +
+                                 column + "'") == 1);
+  }
+  sql_exec(file.db(), "UPDATE spakky_schema_version SET version = 99 WHERE component = 'outbox'");
+  CHECK_THROWS_WITH(ev::create_sqlite_outbox_schema(file.db()), Catch::Contains("newer than this library"));
+}
+
+TEST_CASE("a second writer holding the lock past the busy timeout gives a clear busy error") {
+  test_support::SqliteFile file;
+  App app(file);
+  sqlite3* other = file.open();
+  sql_exec(other, "BEGIN IMMEDIATE");  // the second writer takes the write lock
+  sqlite3_busy_timeout(file.db(), 50);
+  sql_exec(file.db(), "BEGIN");
+  CHECK_THROWS_AS(app.bus.send(ItemReserved("k", 1)), ev::DatabaseBusyError);
+  CHECK_THROWS_WITH(app.bus.send(ItemReserved("k", 1)), Catch::Contains("locked by another writer"));
+  sql_exec(file.db(), "ROLLBACK");
+  sql_exec(other, "COMMIT");
+  sqlite3_close(other);
+  sqlite3_busy_timeout(file.db(), 5000);
+  app.send("k", 1);  // works again once the other writer is done
+  CHECK(sql_int(file.db(), "SELECT count(*) FROM spakky_outbox") == 1);
+}
+
+TEST_CASE("the relay sends every committed row in commit order per key and deletes it once sent") {
+  test_support::SqliteFile file;
+  App app(file);
+  for (int n = 1; n <= 5; ++n) {
+    app.send("a", n);
+    app.send("b", n);
+  }
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.batch_size = 4});
+  CHECK(relay.drain() == 10);
+
+  std::map<std::string, std::vector<std::string>> per_key;
+  for (const auto& f : sent_fields(transport)) per_key[f.substr(0, 1)].push_back(f);
+  CHECK(per_key["a"] == std::vector<std::string>{"a:1", "a:2", "a:3", "a:4", "a:5"});
+  CHECK(per_key["b"] == std::vector<std::string>{"b:1", "b:2", "b:3", "b:4", "b:5"});
+  CHECK(sql_int(file.db(), "SELECT count(*) FROM spakky_outbox") == 0);
+  CHECK(relay.stats().sent == 10);
+}
+
+TEST_CASE("one pass sends at most one row per key: a key's rows go one at a time") {
+  test_support::SqliteFile file;
+  App app(file);
+  for (int n = 1; n <= 3; ++n) app.send("a", n);
+  app.send("b", 1);
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport);
+  CHECK(relay.run_once() == 2);
+  CHECK(sent_fields(transport) == std::vector<std::string>{"a:1", "b:1"});
+}
+
+TEST_CASE("a failing head row backs off and holds its key's later rows while other keys go on") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("a", 2);
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.max_attempts = 5, .initial_backoff = 1h});
+
+  transport.fail_with(test_support::RecordingTransport::Failure::transport_error, "broker down");
+  CHECK(relay.run_once() == 0);
+  CHECK(sql_int(file.db(), "SELECT attempts FROM spakky_outbox WHERE partition_key = 'a' ORDER BY id LIMIT 1") == 1);
+  CHECK_THAT(sql_text(file.db(), "SELECT last_error FROM spakky_outbox ORDER BY id LIMIT 1"),
+             Catch::Contains("broker down"));
+
+  transport.fail_with(test_support::RecordingTransport::Failure::none);
+  app.send("b", 1);
+  CHECK(relay.drain() == 1);  // b goes; a:1 waits out its back-off and a:2 waits behind it
+  CHECK(sent_fields(transport) == std::vector<std::string>{"b:1"});
+
+  sql_exec(file.db(), "UPDATE spakky_outbox SET next_attempt_at = 0");  // the back-off is over
+  CHECK(relay.drain() == 2);
+  CHECK(sent_fields(transport) == std::vector<std::string>{"b:1", "a:1", "a:2"});
+}
+
+TEST_CASE("the back-off doubles per failure up to its cap") {
+  test_support::SqliteFile file;
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.initial_backoff = 100ms, .max_backoff = 1s});
+  CHECK(relay.backoff_after(1) == 100ms);
+  CHECK(relay.backoff_after(2) == 200ms);
+  CHECK(relay.backoff_after(4) == 800ms);
+  CHECK(relay.backoff_after(5) == 1s);
+  CHECK(relay.backoff_after(60) == 1s);
+}
+
+TEST_CASE("a row that keeps failing is parked with its reason, reported, kept, and blocks its key") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("a", 2);
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  std::vector<ev::ParkedRow> reported;
+  ev::OutboxRelay relay(store, transport,
+                        {.max_attempts = 3, .initial_backoff = 0ms, .on_parked = [&](const ev::ParkedRow& row) {
+                           reported.push_back(row);
+                         }});
+  transport.fail_with(test_support::RecordingTransport::Failure::runtime_error, "no route");
+  for (int i = 0; i < 5; ++i) relay.run_once();
+  CHECK(transport.attempts() == 3);  // a:2 was never tried: it waits behind a:1
+
+  REQUIRE(reported.size() == 1);
+  CHECK(reported[0].partition_key == "a");
+  CHECK(reported[0].attempts == 3);
+  CHECK_THAT(reported[0].last_error, Catch::Contains("gave up after 3 attempts") && Catch::Contains("no route"));
+  const auto parked = store.parked();
+  REQUIRE(parked.size() == 1);
+  CHECK(parked[0].id == reported[0].id);
+  CHECK(sql_int(file.db(), "SELECT count(*) FROM spakky_outbox") == 2);  // never deleted
+
+  transport.fail_with(test_support::RecordingTransport::Failure::none);
+  CHECK(relay.drain() == 0);  // still blocked
+  CHECK(store.requeue(parked[0].id));
+  CHECK(relay.drain() == 2);
+  CHECK(sent_fields(transport) == std::vector<std::string>{"a:1", "a:2"});
+}
+
+TEST_CASE("rows with unreadable headers or an event the serializer cannot read are parked at once") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("b", 1);
+  app.send("c", 1);
+  sql_exec(file.db(), "UPDATE spakky_outbox SET headers = 'garbage-without-equals' WHERE partition_key = 'a'");
+  sql_exec(file.db(), "UPDATE spakky_outbox SET event_name = 'Unheard\tOf' WHERE partition_key = 'b'");
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.validate_with = &app.serializer});
+  CHECK(relay.drain() == 1);
+  CHECK(sent_fields(transport) == std::vector<std::string>{"c:1"});
+
+  const auto parked = store.parked();
+  REQUIRE(parked.size() == 2);
+  CHECK(parked[0].partition_key == "a");
+  CHECK_THAT(parked[0].last_error, Catch::Contains("unreadable headers"));
+  CHECK(parked[1].partition_key == "b");
+  CHECK_THAT(parked[1].last_error, Catch::Contains("unknown event name") && Catch::Contains("Unheard\\tOf"));
+  CHECK(parked[0].attempts == 1);
+}
+
+TEST_CASE("a row edited to carry a line break in its name or headers is parked, not sent") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("b", 1);
+  sql_exec(file.db(), "UPDATE spakky_outbox SET event_name = 'Item' || char(10) || 'Reserved' WHERE partition_key = 'a'");
+  sql_exec(file.db(), "UPDATE spakky_outbox SET headers = 'x=1%0D%0Ay: 2' || char(10) WHERE partition_key = 'b'");
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport);
+  CHECK(relay.drain() == 0);
+  CHECK(transport.attempts() == 0);
+  const auto parked = store.parked();
+  REQUIRE(parked.size() == 2);
+  CHECK_THAT(parked[0].last_error, Catch::Contains("event name contains CR, LF or NUL"));
+  CHECK_THAT(parked[1].last_error, Catch::Contains("header 'x' contains CR, LF or NUL"));
+}
+
+TEST_CASE("sent rows can be kept for a retention period and are purged after it") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.sent_retention = 1h});
+  CHECK(relay.drain() == 1);
+  CHECK(sql_text(file.db(), "SELECT state FROM spakky_outbox") == "sent");
+  CHECK(relay.drain() == 0);  // a sent row is never sent again
+  CHECK(store.purge_sent(1h) == 0);
+  sql_exec(file.db(), "UPDATE spakky_outbox SET sent_at = sent_at - 7200000000");
+  CHECK(store.purge_sent(1h) == 1);
+  CHECK(sql_int(file.db(), "SELECT count(*) FROM spakky_outbox") == 0);
+}
+
+TEST_CASE("the relay thread sends a commit at once when notified, without waiting for its poll") {
+  test_support::SqliteFile file;
+  App app(file);
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.poll_interval = 1h});
+  relay.start();
+  app.send("a", 1);
+  relay.notify();
+  CHECK(test_support::eventually([&] { return transport.sent().size() == 1; }, 20s));
+  relay.stop();
+  relay.stop();  // idempotent
+}
+
+TEST_CASE("the relay thread sends a key's backlog one row after the other without waiting for a poll") {
+  test_support::SqliteFile file;
+  App app(file);
+  for (int n = 1; n <= 5; ++n) app.send("a", n);  // one key: one row per pass
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.poll_interval = 1h});
+  relay.start();
+  relay.notify();  // once
+  CHECK(test_support::eventually([&] { return transport.sent().size() == 5; }, 20s));
+  relay.stop();
+  CHECK(sent_fields(transport) == std::vector<std::string>{"a:1", "a:2", "a:3", "a:4", "a:5"});
+}
+
+TEST_CASE("the relay delivers through the in-memory broker to a consumer") {
+  test_support::SqliteFile file;
+  App app(file);
+  ev::InMemoryEventTransport transport;
+  ev::InMemoryEventConsumer consumer(transport, app.serializer);
+  std::vector<int> received;
+  auto sub = consumer.register_handler([&](const ItemReserved& e) { received.push_back(e.number); });
+  for (int n = 1; n <= 3; ++n) app.send("a", n);
+  ev::SqliteOutboxRelayStore store(file.path());
+  ev::OutboxRelay relay(store, transport);
+  CHECK(relay.drain() == 3);
+  CHECK(received == std::vector<int>{1, 2, 3});
+}
+
+TEST_CASE("over an async transport a pass has every key's head in flight at once, one row per key") {
+  test_support::SqliteFile file;
+  App app(file);
+  for (int n = 1; n <= 2; ++n) {
+    for (const char* key : {"a", "b", "c"}) app.send(key, n);
+  }
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::AsyncRecordingTransport transport;
+  transport.suspend_sends(true);
+  ev::OutboxRelay relay(store, transport);
+  std::size_t sent = 0;
+  std::thread pass([&] { sent = relay.run_once(); });
+  test_support::JoinGuard guard(pass, [&] {
+    transport.suspend_sends(false);
+    while (transport.complete_one()) {
+    }
+  });
+  CHECK(test_support::eventually([&] { return transport.pending() == 3; }));  // a:1, b:1, c:1 together
+  CHECK(transport.attempts() == 3);                                            // not a:2 meanwhile
+  while (transport.pending() > 0) transport.complete_one();
+  pass.join();
+  CHECK(sent == 3);
+  transport.suspend_sends(false);
+  CHECK(relay.drain() == 3);
+  std::vector<std::string> fields;
+  for (const auto& m : transport.sent()) fields.push_back(fields_of(m.payload));
+  CHECK(fields == std::vector<std::string>{"a:1", "b:1", "c:1", "a:2", "b:2", "c:2"});
+}
+
+TEST_CASE("over an async transport a failed send backs off and is tried again") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::AsyncRecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.initial_backoff = 0ms});
+  transport.fail_with(test_support::AsyncRecordingTransport::Failure::runtime_error_early, "refused");
+  CHECK(relay.run_once() == 0);
+  transport.fail_with(test_support::AsyncRecordingTransport::Failure::transport_error, "nacked");
+  CHECK(relay.run_once() == 0);
+  CHECK_THAT(sql_text(file.db(), "SELECT last_error FROM spakky_outbox"), Catch::Contains("nacked"));
+  CHECK(sql_int(file.db(), "SELECT attempts FROM spakky_outbox") == 2);
+  transport.fail_with(test_support::AsyncRecordingTransport::Failure::none);
+  CHECK(relay.drain() == 1);
+  CHECK(relay.stats().retried == 2);
+}
