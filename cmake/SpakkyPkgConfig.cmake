@@ -3,6 +3,8 @@
 #   spakky-event.pc            the core: include dir, -pthread, {fmt} (Requires: fmt)
 #   spakky-event-json.pc       + nlohmann_json              (only when spakky::event_json is built)
 #   spakky-event-rabbitmq.pc   + librabbitmq                (only when spakky::event_rabbitmq is built)
+#   spakky-event-sqlite.pc     + sqlite3                    (only when spakky::event_sqlite is built)
+#   spakky-event-postgres.pc   + libpq                      (only when spakky::event_postgres is built)
 #
 # Installed with the package (SPAKKY_EVENT_INSTALL) into <prefix>/<datadir>/pkgconfig: the
 # library is header-only, so the files are architecture-independent. Paths in them are

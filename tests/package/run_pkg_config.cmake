@@ -4,11 +4,13 @@
 #   cmake -DSPAKKY_SOURCE_DIR=<repo> -DSPAKKY_BINARY_DIR=<build tree> -DWORK_DIR=<scratch dir>
 #         -DCXX_COMPILER=<path> -DVERSION=<project version> [-DCXX_FLAGS=<flags>]
 #         [-DEXE_LINKER_FLAGS=<flags>] [-DPKG_CONFIG=<path>] [-DEXPECT_JSON=ON]
-#         [-DEXPECT_RABBITMQ=ON] -P run_pkg_config.cmake
+#         [-DEXPECT_RABBITMQ=ON] [-DEXPECT_SQLITE=ON] [-DEXPECT_POSTGRES=ON] -P run_pkg_config.cmake
 #
 #   spakky-event            tests/package/consumer/main.cpp (a handler runs once)
 #   + spakky-event-json     the same program with its JSON round trip (EXPECT_JSON)
 #   spakky-event-rabbitmq   tests/rabbitmq/package/main.cpp (links librabbitmq-c; EXPECT_RABBITMQ)
+#   spakky-event-sqlite     pkg_config/sqlite_consumer.cpp (an outbox in SQLite; EXPECT_SQLITE)
+#   spakky-event-postgres   pkg_config/postgres_consumer.cpp (links libpq; EXPECT_POSTGRES)
 #
 # Only the installed files are used: the source tree's include directory is never passed, so
 # a .pc file pointing at the wrong place fails the compile.
@@ -88,4 +90,12 @@ if(EXPECT_JSON)
 endif()
 if(EXPECT_RABBITMQ)
   compile_and_run(consumer_rabbitmq "${SPAKKY_SOURCE_DIR}/tests/rabbitmq/package/main.cpp" "" spakky-event-rabbitmq)
+endif()
+if(EXPECT_SQLITE)
+  compile_and_run(consumer_sqlite "${SPAKKY_SOURCE_DIR}/tests/package/pkg_config/sqlite_consumer.cpp" ""
+    spakky-event-sqlite)
+endif()
+if(EXPECT_POSTGRES)
+  compile_and_run(consumer_postgres "${SPAKKY_SOURCE_DIR}/tests/package/pkg_config/postgres_consumer.cpp" ""
+    spakky-event-postgres)
 endif()
