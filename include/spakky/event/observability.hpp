@@ -4,5 +4,6 @@
 /// observer. See docs/observability.md.
 
 #include <spakky/event/observability/log.hpp>
+#include <spakky/event/observability/log_record.hpp>
 #include <spakky/event/observability/log_sink.hpp>
 #include <spakky/event/observability/metrics.hpp>

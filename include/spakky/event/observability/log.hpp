@@ -1,12 +1,12 @@
 #pragma once
 /// @file
 /// The {fmt} front end of the library's log: `log(LogLevel::warn, "inmemory", "...{}", ...)`
-/// formats only records whose level is enabled and hands them to the sink of log_sink.hpp.
+/// formats only records whose level is enabled and hands them to the sink (log_sink.hpp).
 /// Outside text (event names, header values, broker replies) goes in through
 /// `detail::quoted(text)`, escaped by detail::escape_for_log when the record is formatted.
 
 #include <spakky/event/detail/escape.hpp>
-#include <spakky/event/observability/log_sink.hpp>
+#include <spakky/event/observability/log_record.hpp>
 
 #include <fmt/core.h>
 

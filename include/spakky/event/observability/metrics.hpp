@@ -5,10 +5,10 @@
 /// reported to one observer installed for the process. With none installed, reporting costs
 /// a load and a branch; an observer that overrides nothing costs one virtual call more.
 
+#include <spakky/event/detail/lean_std.hpp>  // std::chrono durations: the mediator includes this header
 #include <spakky/event/event.hpp>
 
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <string_view>
 
@@ -68,8 +68,10 @@ public:
 
 namespace detail {
 
-// Read on every dispatch: a plain atomic pointer that needs no run-time initialisation.
-inline std::atomic<MetricsObserver*> installed_metrics_observer{nullptr};
+// Read on every dispatch: an atomic pointer that needs no run-time initialisation. Typed
+// const void* because the mediator's headers instantiate std::atomic<const void*> already,
+// and every instantiation adds to what every user of the mediator compiles.
+inline std::atomic<const void*> installed_metrics_observer{nullptr};
 
 }  // namespace detail
 
@@ -84,7 +86,8 @@ inline void set_metrics_observer(MetricsObserver* observer) noexcept {
 
 /// The installed observer, or nullptr.
 [[nodiscard]] inline MetricsObserver* metrics_observer() noexcept {
-  return detail::installed_metrics_observer.load(std::memory_order_acquire);
+  const void* observer = detail::installed_metrics_observer.load(std::memory_order_acquire);
+  return const_cast<MetricsObserver*>(static_cast<const MetricsObserver*>(observer));
 }
 
 /// Installs an observer for its lifetime and puts the previous one back on destruction.
