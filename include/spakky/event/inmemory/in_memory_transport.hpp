@@ -21,11 +21,15 @@
 
 #include <spakky/event/async_event_publisher.hpp>
 #include <spakky/event/consumer/integration_event_consumer.hpp>
+#include <spakky/event/detail/escape.hpp>
 #include <spakky/event/event_publisher.hpp>
+#include <spakky/event/observability/log_record.hpp>
+#include <spakky/event/observability/metrics.hpp>
 #include <spakky/event/serializer.hpp>
 #include <spakky/event/task.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -137,6 +141,10 @@ private:
 /// Its name is unbound then, so later messages of that name are not routed here (the
 /// transport counts them as unrouted) until a handler for it is registered again.
 ///
+/// Each redelivery is logged at warn and each dead letter at error (component "inmemory", the
+/// event name and reason escaped), and reported to the metrics observer (on_retried,
+/// on_dead_lettered, on_consumed; the transport reports on_sent).
+///
 /// The destructor detaches the consumer and waits for a delivery to it running on another
 /// thread; do not destroy a consumer from inside one of its own handlers.
 class InMemoryEventConsumer final : public IntegrationEventConsumer {
@@ -189,26 +197,70 @@ public:
 private:
   friend class InMemoryEventTransport;
 
-  /// Handles one message until it is acknowledged or dead-lettered.
+  /// Handles one message until it is acknowledged or dead-lettered, reporting each outcome to
+  /// the metrics observer and the log (component "inmemory").
   void receive(IncomingMessage message) {
+    const auto received = std::chrono::steady_clock::now();
     for (;;) {
       HandlingResult result = handle(message);
       if (result.disposition == Disposition::ack) {
-        const std::lock_guard lock(state_mutex_);
-        ++acknowledged_;
+        {
+          const std::lock_guard lock(state_mutex_);
+          ++acknowledged_;
+        }
+        if (MetricsObserver* observer = metrics_observer()) {
+          observer->on_consumed(message.event_name, std::chrono::steady_clock::now() - received);
+        }
         return;
       }
       const bool again = result.disposition == Disposition::retry || result.disposition == Disposition::requeue;
       if (again && message.delivery_attempt < max_attempts_) {
+        report_retry(message, result.reason);
         ++message.delivery_attempt;
         continue;
       }
       if (result.disposition == Disposition::requeue) {
         result.reason = "not handled on any of " + std::to_string(max_attempts_) + " delivery attempts: " + result.reason;
       }
+      report_dead_letter(message, result.reason);
       const std::lock_guard lock(state_mutex_);
       dead_letters_.push_back(DeadLetter{std::move(message), std::move(result.reason)});
       return;
+    }
+  }
+
+  // warn: delivery N of 'name' failed, delivering it again: reason
+  static void report_retry(const IncomingMessage& message, const std::string& reason) noexcept {
+    if (MetricsObserver* observer = metrics_observer()) observer->on_retried(message.event_name, message.delivery_attempt);
+    if (!log_enabled(LogLevel::warn)) return;
+    try {
+      const std::string line = "delivery " + std::to_string(message.delivery_attempt) + " of '" +
+                               detail::escape_for_log(message.event_name) +
+                               "' failed, delivering it again: " + detail::escape_for_log(reason);
+      write_log(LogLevel::warn, "inmemory", line);
+    } catch (...) {
+      // Out of memory while reporting: the record is lost, the message is still redelivered.
+    }
+  }
+
+  // error: dead-lettered 'name' after N deliveries: reason
+  static void report_dead_letter(const IncomingMessage& message, const std::string& reason) noexcept {
+    if (MetricsObserver* observer = metrics_observer()) {
+      try {
+        observer->on_dead_lettered(message.event_name, detail::escape_for_log(reason));
+      } catch (...) {
+        // Out of memory escaping the reason: that report is lost.
+      }
+    }
+    if (!log_enabled(LogLevel::error)) return;
+    try {
+      const std::string line = "dead-lettered '" + detail::escape_for_log(message.event_name) + "' after " +
+                               std::to_string(message.delivery_attempt) +
+                               (message.delivery_attempt == 1 ? " delivery: " : " deliveries: ") +
+                               detail::escape_for_log(reason);
+      write_log(LogLevel::error, "inmemory", line);
+    } catch (...) {
+      // Out of memory while reporting: the record is lost, the message is still dead-lettered.
     }
   }
 
@@ -227,6 +279,7 @@ inline void InMemoryEventTransport::send(std::string_view event_name, std::strin
     const std::lock_guard lock(mutex_);
     ++sent_;
   }
+  if (MetricsObserver* observer = metrics_observer()) observer->on_sent(event_name);
   // Inside a delivery of this transport on this thread: queue it behind the current message.
   for (DeliveryFrame* frame = top_frame(); frame != nullptr; frame = frame->previous) {
     if (frame->transport == this) {
