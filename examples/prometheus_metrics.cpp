@@ -8,6 +8,7 @@
 //   g++ -std=c++20 prometheus_metrics.cpp $(pkg-config --cflags --libs spakky-event-json)
 
 #include <spakky/event.hpp>
+#include <spakky/event/inmemory/in_memory_transport.hpp>
 #include <spakky/event/json.hpp>
 #include <spakky/event/observability.hpp>
 

@@ -7,6 +7,7 @@
 //   g++ -std=c++20 spdlog_logging.cpp $(pkg-config --cflags --libs spakky-event-json spdlog)
 
 #include <spakky/event.hpp>
+#include <spakky/event/inmemory/in_memory_transport.hpp>
 #include <spakky/event/json.hpp>
 #include <spakky/event/observability.hpp>
 
