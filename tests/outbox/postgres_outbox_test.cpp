@@ -1,21 +1,26 @@
 // The PostgreSQL outbox store against the private test server: the append in the caller's
 // transaction, per-key sequences, several relays on one database, dropped connections.
 
+#include "outbox/counting_relay_store.hpp"
 #include "outbox/outbox_events.hpp"
+#include "support/coro.hpp"
 #include "support/postgres_db.hpp"
 #include "support/recording_transport.hpp"
 #include "support/sync.hpp"
 
+#include <spakky/event/outbox/asio_outbox_relay.hpp>
 #include <spakky/event/outbox/outbox_event_bus.hpp>
 #include <spakky/event/outbox/outbox_relay.hpp>
 #include <spakky/event/outbox/postgres_outbox.hpp>
 
+#include <asio.hpp>
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <poll.h>
 #include <map>
 #include <set>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -295,4 +300,41 @@ TEST_CASE("postgres: a relay wakes on another process's COMMIT through LISTEN/NO
   app.send("a", 1);  // nobody calls relay.notify(): only the NOTIFY can wake it
   CHECK(test_support::eventually([&] { return transport.sent().size() == 1; }, 20s));
   relay.stop();
+}
+
+TEST_CASE("postgres: the relay task, Task<> or asio, wakes on another process's COMMIT through LISTEN/NOTIFY") {
+  test_support::postgres::PrivateSchema schema;
+  App app(schema);
+  ev::PostgresOutboxRelayStore pg_store(schema.conninfo());
+  CountingRelayStore store(pg_store);
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.poll_interval = 1h});
+  std::stop_source stop;
+
+  SECTION("Task<>") {
+    // start() returns at the task's first suspension: its wait, after one empty pass.
+    auto task = test_support::start(relay.run(stop.get_token()));
+    REQUIRE(store.claims() == 1);
+    app.send("a", 1);  // nobody calls relay.notify(): only the NOTIFY can end the wait
+    CHECK(test_support::eventually([&] { return transport.sent().size() == 1; }, 20s));
+    stop.request_stop();
+    REQUIRE(task.wait(20s));
+    CHECK_FALSE(task.error());
+  }
+  SECTION("asio::awaitable<void>") {
+    asio::io_context io;  // run on this thread
+    bool done = false;
+    asio::co_spawn(io, relay.run<asio::awaitable<void>>(stop.get_token()), [&](std::exception_ptr) { done = true; });
+    io.poll();  // the first (empty) pass and the start of the wait: then nothing is ready
+    REQUIRE(store.claims() == 1);
+    REQUIRE_FALSE(done);
+    app.send("a", 1);  // nobody calls relay.notify(): only the NOTIFY can end the wait
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (transport.sent().empty() && std::chrono::steady_clock::now() < deadline) io.run_one_for(100ms);
+    CHECK(transport.sent().size() == 1);
+    stop.request_stop();
+    io.run_for(20s);  // returns once the task has ended
+    CHECK(done);
+  }
+  CHECK(store.claims() <= 3);  // the empty pass, the woken one, the next (empty) one
 }

@@ -1,6 +1,7 @@
 // The SQLite outbox store: schema, busy writers, and the relay over it.
 
 #include "outbox/outbox_events.hpp"
+#include "outbox/sqlite_app.hpp"
 #include "support/async_recording_transport.hpp"
 #include "support/recording_transport.hpp"
 #include "support/sqlite_db.hpp"
@@ -23,35 +24,6 @@ using namespace std::chrono_literals;
 using test_support::sql_exec;
 using test_support::sql_int;
 using test_support::sql_text;
-
-namespace {
-
-/// The application side: a bus on the file's main connection; commit() wraps BEGIN/COMMIT.
-struct App {
-  explicit App(test_support::SqliteFile& f) : file(f), writer(f.db()), bus(writer, serializer) {}
-  template <class Body>
-  void commit(Body&& body) {
-    sql_exec(file.db(), "BEGIN");
-    body(bus);
-    sql_exec(file.db(), "COMMIT");
-  }
-  void send(const std::string& key, int n) {
-    commit([&](ev::OutboxEventBus& b) { b.send(ItemReserved(key, n), key); });
-  }
-  test_support::SqliteFile& file;
-  test_support::TestSerializer serializer = make_serializer();
-  ev::SqliteOutboxWriter writer;
-  ev::OutboxEventBus bus;
-};
-
-/// "key:n" of every recorded message, in order.
-std::vector<std::string> sent_fields(const test_support::RecordingTransport& transport) {
-  std::vector<std::string> out;
-  for (const auto& m : transport.sent()) out.push_back(fields_of(m.payload));
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("the outbox schema is created once, with a version row, and refuses a newer one") {
   test_support::SqliteFile file;

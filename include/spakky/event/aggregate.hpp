@@ -3,6 +3,7 @@
 /// AbstractAggregateRoot (raises domain events) and AggregateCollector (remembers which
 /// aggregates a unit of work touched, so that their events can be published after it).
 
+#include <spakky/event/detail/lean_memory.hpp>
 #include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/event.hpp>
 

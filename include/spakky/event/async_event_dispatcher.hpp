@@ -2,6 +2,7 @@
 /// @file
 /// IAsyncEventDispatcher: dispatches an event to handlers that are awaited one after another.
 
+#include <spakky/event/detail/lean_memory.hpp>
 #include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/event.hpp>
 #include <spakky/event/task.hpp>

@@ -7,6 +7,7 @@
 /// awaitable has completed. The overloads taking std::shared_ptr keep it alive themselves:
 /// use them to spawn work and forget about it.
 
+#include <spakky/event/detail/lean_memory.hpp>
 #include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/event.hpp>
 #include <spakky/event/event_publisher.hpp>

@@ -41,21 +41,44 @@ public:
   R operator()(const AbstractEvent& event) const {
     auto fn = reinterpret_cast<R (*)(const detail::HandlerNode*, const AbstractEvent&)>(
         node_->invoke.load(std::memory_order_relaxed));
-    return fn(node_.get(), event);
+    return fn(node_, event);
   }
 
   // Used by the registry, which takes the node over.
   /// Internal: how the registry routes the handler (exact type or a family).
   [[nodiscard]] detail::Route route() const noexcept { return route_; }
   /// Internal: hands the handler's node to the registry, which then owns it.
-  [[nodiscard]] detail::HandlerNode* release_node() noexcept { return node_.release(); }
+  [[nodiscard]] detail::HandlerNode* release_node() noexcept { return std::exchange(node_, nullptr); }
+
+  /// Takes over `other`'s handler; `other` becomes empty.
+  BasicErasedHandler(BasicErasedHandler&& other) noexcept
+      : node_(std::exchange(other.node_, nullptr)), type_(other.type_), name_(other.name_), route_(other.route_),
+        kind_(other.kind_) {}
+  /// Destroys this handler (if not yet registered) and takes over `other`'s.
+  BasicErasedHandler& operator=(BasicErasedHandler&& other) noexcept {
+    if (this != &other) {
+      if (node_ != nullptr) node_->destroy(node_);
+      node_ = std::exchange(other.node_, nullptr);
+      type_ = other.type_;
+      name_ = other.name_;
+      route_ = other.route_;
+      kind_ = other.kind_;
+    }
+    return *this;
+  }
+  BasicErasedHandler(const BasicErasedHandler&) = delete;
+  BasicErasedHandler& operator=(const BasicErasedHandler&) = delete;
+  /// Destroys a handler never handed to a registry.
+  ~BasicErasedHandler() {
+    if (node_ != nullptr) node_->destroy(node_);
+  }
 
 private:
   BasicErasedHandler(detail::HandlerNode* node, const std::type_info& type, std::string_view name,
                      detail::Route route, EventKind kind) noexcept
       : node_(node), type_(&type), name_(name), route_(route), kind_(kind) {}
 
-  std::unique_ptr<detail::HandlerNode, detail::HandlerNodeDeleter> node_;
+  detail::HandlerNode* node_;  // owned until release_node()
   const std::type_info* type_;
   std::string_view name_;
   detail::Route route_;

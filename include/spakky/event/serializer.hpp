@@ -2,6 +2,7 @@
 /// @file
 /// IEventSerializer: turns integration events into payloads and back.
 
+#include <spakky/event/detail/lean_memory.hpp>
 #include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/event.hpp>
 

@@ -6,6 +6,7 @@
 
 #include <spakky/event/aggregate.hpp>
 #include <spakky/event/detail/escape.hpp>
+#include <spakky/event/detail/lean_memory.hpp>
 #include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/error.hpp>
 #include <spakky/event/event.hpp>

@@ -214,6 +214,8 @@ public:
     }
     destroy_all(dead);
     for (std::size_t i = 0; i < spare_lists_count_; ++i) ::operator delete(spare_lists_[i]);
+    for (auto* channel : channels_) delete channel;
+    for (auto* channel : forgotten_) delete channel;
     for (auto* table : old_tables_) ::operator delete(table);
     ::operator delete(table_.load(std::memory_order_relaxed));
     for (auto* block = first_block_.next.load(std::memory_order_relaxed); block != nullptr;) {
@@ -544,19 +546,24 @@ private:
     // The same type through another library's type_info: compare names, remember the alias.
     for (auto& channel : channels_) {
       if (same_type(*channel, type)) {
-        place(*table_.load(std::memory_order_relaxed), &type, channel.get());
-        return channel.get();
+        place(*table_.load(std::memory_order_relaxed), &type, channel);
+        return channel;
       }
     }
-    auto channel = std::make_unique<Channel>();
-    channel->type = &type;
-    channel->kind = kind;
     channels_.reserve(channels_.size() + 1);
     retired_.reserve(retired_.size() + 1);
-    HandlerList* list = build_list(*channel);  // its catch-alls
+    Channel* raw = new Channel();
+    raw->type = &type;
+    raw->kind = kind;
+    HandlerList* list = nullptr;
+    try {
+      list = build_list(*raw);  // its catch-alls
+    } catch (...) {
+      delete raw;
+      throw;
+    }
     // Commit: nothing below throws.
-    Channel* raw = channel.get();
-    channels_.push_back(std::move(channel));
+    channels_.push_back(raw);
     publish_list(*raw, list);
     place(*table_.load(std::memory_order_relaxed), &type, raw);
     return raw;
@@ -580,17 +587,17 @@ private:
       for (std::size_t i = 0; i < table->capacity(); ++i) {
         const auto* key = table->entries()[i].key.load(std::memory_order_relaxed);
         if (key != nullptr && !module.contains(key) &&
-            table->entries()[i].channel.load(std::memory_order_relaxed) == channel.get()) {
+            table->entries()[i].channel.load(std::memory_order_relaxed) == channel) {
           other = key;
         }
       }
       if (other != nullptr) {
-        moves.emplace_back(channel.get(), other);
+        moves.emplace_back(channel, other);
       } else if (!channel->exact.empty()) {
         throw EventError("forget_module: handlers are still registered for event type '" +
                          escape_for_log(channel->type->name()) + "' of this module");
       } else {
-        gone.push_back(channel.get());
+        gone.push_back(channel);
       }
     }
     for (std::size_t i = 0; i < table->capacity(); ++i) {
@@ -617,9 +624,8 @@ private:
     for (auto& [channel, type] : moves) channel->type = type;
     for (Channel* channel : gone) {
       publish_list(*channel, nullptr);  // its catch-alls; a late reader finds an empty channel
-      auto it = std::find_if(channels_.begin(), channels_.end(),
-                             [&](const std::unique_ptr<Channel>& c) { return c.get() == channel; });
-      forgotten_.push_back(std::move(*it));  // a reader may still hold the Channel*
+      auto it = std::find(channels_.begin(), channels_.end(), channel);
+      forgotten_.push_back(*it);  // a reader may still hold the Channel*
       channels_.erase(it);
     }
     // Readers may still be probing the old table: it is freed with the registry.
@@ -891,8 +897,8 @@ private:
 
   mutable std::mutex writer_;
   std::uint64_t last_id_ = 0;
-  std::vector<std::unique_ptr<Channel>> channels_;
-  std::vector<std::unique_ptr<Channel>> forgotten_;  // channels of unloaded modules' types
+  std::vector<Channel*> channels_;   // owned
+  std::vector<Channel*> forgotten_;  // owned: channels of unloaded modules' types
   std::vector<HandlerNode*> catch_alls_[4];  // by Route; [0] unused
   std::vector<HandlerNode*> by_id_;  // registered nodes, sorted by id (ids only grow)
   std::vector<HandlerList*> retired_;
@@ -906,7 +912,7 @@ private:
 /// Hands `handler` to `registry` and returns its Subscription: the subscribe() of every
 /// mediator, synchronous or not.
 template <class R>
-Subscription subscribe(const std::shared_ptr<HandlerRegistry>& registry, BasicErasedHandler<R> handler) {
+Subscription subscribe(const OwnedTarget<HandlerRegistry>& registry, BasicErasedHandler<R> handler) {
   const std::type_info& type = handler.event_type();
   const auto route = handler.route();
   const auto kind = handler.kind();
@@ -918,7 +924,7 @@ Subscription subscribe(const std::shared_ptr<HandlerRegistry>& registry, BasicEr
     node->destroy(node);
     throw;
   }
-  return Subscription(registry, id);
+  return Subscription(registry.link(), id);
 }
 
 }  // namespace spakky::event::detail

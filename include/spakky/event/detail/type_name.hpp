@@ -89,20 +89,26 @@ inline std::string_view unqualified_runtime_name(const std::type_info& type) {
   if (auto plain = unqualified_from_mangled(type.name()); !plain.empty()) return plain;
   // NOTE: a per-library cache is fine here: it only memoises a pure function of the type.
   static std::mutex mutex;
-  static std::vector<std::pair<const char*, std::unique_ptr<std::string>>> cache;  // few entries
+  // Names are never freed: string_views into them are handed out for the program's lifetime.
+  static std::vector<std::pair<const char*, const std::string*>> cache;  // few entries
   const std::lock_guard lock(mutex);
   for (const auto& [mangled, name] : cache) {
     if (std::string_view(mangled) == type.name()) return *name;
   }
-  auto& slot = cache.emplace_back(type.name(), nullptr).second;
-  {
-    int status = 0;
-    std::unique_ptr<char, void (*)(void*)> demangled(
-        abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), std::free);
-    const std::string full = status == 0 && demangled ? std::string(demangled.get()) : std::string(type.name());
-    slot = std::make_unique<std::string>(default_event_name(full));
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
+  std::string full;
+  try {
+    full = status == 0 && demangled != nullptr ? std::string(demangled) : std::string(type.name());
+  } catch (...) {
+    std::free(demangled);
+    throw;
   }
-  return *slot;
+  std::free(demangled);
+  cache.reserve(cache.size() + 1);
+  const std::string* name = new std::string(default_event_name(full));
+  cache.emplace_back(type.name(), name);
+  return *name;
 }
 
 }  // namespace spakky::event::detail

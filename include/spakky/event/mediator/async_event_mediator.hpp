@@ -5,6 +5,7 @@
 #include <spakky/event/async_event_consumer.hpp>
 #include <spakky/event/async_event_dispatcher.hpp>
 #include <spakky/event/detail/handler_registry.hpp>
+#include <spakky/event/detail/lean_memory.hpp>
 #include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/dispatch_outcome.hpp>
 #include <spakky/event/mediator/error_handler.hpp>
@@ -43,7 +44,7 @@ public:
   using OutcomeAwaitable = rebind_awaitable_t<Awaitable, DispatchOutcome>;
 
   AsyncEventMediator()
-      : registry_(std::make_shared<detail::HandlerRegistry>(reinterpret_cast<detail::ErasedFn>(&never_called))) {}
+      : registry_(reinterpret_cast<detail::ErasedFn>(&never_called)) {}
   AsyncEventMediator(const AsyncEventMediator&) = delete;
   AsyncEventMediator& operator=(const AsyncEventMediator&) = delete;
   ~AsyncEventMediator() override = default;
@@ -121,7 +122,7 @@ private:
     }
   }
 
-  std::shared_ptr<detail::HandlerRegistry> registry_;
+  detail::OwnedTarget<detail::HandlerRegistry> registry_;
   detail::FailureSink failures_;
 };
 

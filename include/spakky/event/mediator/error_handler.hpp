@@ -50,9 +50,8 @@ inline void log_failure(const AbstractEvent& event, std::exception_ptr error) no
 class FailureSink {
 public:
   void set(ErrorHandler handler) {
-    auto fresh = handler ? std::make_shared<const ErrorHandler>(std::move(handler)) : nullptr;
     const std::lock_guard lock(mutex_);
-    handler_ = std::move(fresh);
+    handler_.swap(handler);  // the old one is destroyed outside the lock
   }
 
   /// Counts the failure into `outcome` (if any), reports it to the metrics observer and tells
@@ -63,21 +62,22 @@ public:
     }
     if (MetricsObserver* observer = metrics_observer()) observer->on_handler_failed(event);
     try {
-      std::shared_ptr<const ErrorHandler> handler;
+      ErrorHandler handler;  // a copy: the handler runs outside the lock (it may dispatch)
       {
         const std::lock_guard lock(mutex_);
         handler = handler_;
       }
-      if (handler) (*handler)(event, error);
+      if (handler) handler(event, error);
       else log_failure(event, error);
     } catch (...) {
-      // An error handler that throws is ignored: dispatch never throws.
+      // An error handler that throws (or a copy that runs out of memory) is ignored:
+      // dispatch never throws.
     }
   }
 
 private:
   mutable std::mutex mutex_;
-  std::shared_ptr<const ErrorHandler> handler_;
+  ErrorHandler handler_;
 };
 
 }  // namespace detail

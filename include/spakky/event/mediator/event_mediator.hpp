@@ -33,7 +33,7 @@ namespace spakky::event {
 class EventMediator final : public IEventDispatcher, public IEventConsumer {  // dispatcher first: no this-adjusting thunk on dispatch
 public:
   EventMediator()
-      : registry_(std::make_shared<detail::HandlerRegistry>(reinterpret_cast<detail::ErasedFn>(&skip))) {}
+      : registry_(reinterpret_cast<detail::ErasedFn>(&skip)) {}
   EventMediator(const EventMediator&) = delete;
   EventMediator& operator=(const EventMediator&) = delete;
   ~EventMediator() override = default;
@@ -145,7 +145,7 @@ private:
     failures_.report(event, std::current_exception(), outcome);
   }
 
-  std::shared_ptr<detail::HandlerRegistry> registry_;
+  detail::OwnedTarget<detail::HandlerRegistry> registry_;
   detail::FailureSink failures_;
 };
 

@@ -15,16 +15,22 @@
 ///   stays in the table, its key stays blocked, on_parked reports it, and requeue() or a
 ///   manual fix releases it. Nothing is ever deleted unsent or skipped silently.
 /// - Sent rows are deleted, or kept for `sent_retention` and purged after it.
-/// - The relay thread wakes at once on notify() (call it after a commit in this process), on
-///   the store's cross-process notification (PostgreSQL LISTEN/NOTIFY), and else polls every
-///   poll_interval.
+/// - The loop (thread or task) wakes at once on notify() (call it after a commit in this
+///   process), on the store's cross-process notification (PostgreSQL LISTEN/NOTIFY), and
+///   else polls every poll_interval.
+/// - Stopping (stop(), or a stop request to a task) lets the pass in flight finish: its sends
+///   complete (over an asynchronous transport, the confirms in flight are awaited) and their
+///   results are recorded; no row starts sending after the request.
 ///
 /// **Example**
 /// @code
 /// spakky::event::SqliteOutboxRelayStore store("orders.db");
-/// spakky::event::RabbitMqEventTransport transport(url, {.confirm = true});
+/// spakky::event::RabbitMqEventTransport transport({.exchange = "shop.events"});  // confirmed
 /// spakky::event::OutboxRelay relay(store, transport);
 /// relay.start();            // its own thread; relay.stop() or the destructor end it
+/// // or, as a task:  co_await relay.run(stop_token);   (Task<>)
+/// //                 asio::co_spawn(io, relay.run<asio::awaitable<void>>(token), ...);
+/// //                 (with <spakky/event/outbox/asio_outbox_relay.hpp>)
 /// @endcode
 
 #include <spakky/event/bus/header_injection.hpp>
@@ -38,18 +44,21 @@
 #include <spakky/event/task.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <condition_variable>
 #include <exception>
 #include <functional>
-#include <condition_variable>
+#include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -97,7 +106,7 @@ struct DetachedSend {
     std::suspend_never initial_suspend() noexcept { return {}; }
     std::suspend_never final_suspend() noexcept { return {}; }
     void return_void() noexcept {}
-    void unhandled_exception() noexcept { std::terminate(); }  // send_async catches everything
+    void unhandled_exception() noexcept { std::terminate(); }  // send_detached catches everything
   };
 };
 
@@ -121,15 +130,161 @@ private:
   std::ptrdiff_t left_;
 };
 
+/// One relay pass: the rows claimed, the headers each is sent with (none: parked without
+/// trying), each row's result (none: not tried, a stop came first; such a row is left as it
+/// was), and the failures of asynchronous sends.
+struct RelayPass {
+  std::vector<OutboxRow> rows;
+  std::vector<std::optional<Headers>> headers;
+  std::vector<std::optional<RowResult>> results;
+  std::vector<std::optional<std::string>> errors;
+  std::size_t to_send = 0;  ///< rows with headers
+};
+
+/// The asynchronous sends of one pass, which share it: all_sent() runs once, after the last
+/// send completed, on that send's thread (or on the launcher's, if every send completed
+/// before launch_sends returned).
+class AsyncSendBatch {
+public:
+  explicit AsyncSendBatch(RelayPass p) noexcept : pass(std::move(p)) {}
+  AsyncSendBatch(const AsyncSendBatch&) = delete;
+  AsyncSendBatch& operator=(const AsyncSendBatch&) = delete;
+  virtual ~AsyncSendBatch() = default;
+
+  RelayPass pass;
+
+  void hold() noexcept { left_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    // acq_rel: every send's error is visible to whoever runs all_sent().
+    if (left_.fetch_sub(1, std::memory_order_acq_rel) == 1) all_sent();
+  }
+
+private:
+  virtual void all_sent() noexcept = 0;
+  std::atomic<std::ptrdiff_t> left_{1};  // launch_sends' own hold
+};
+
+/// An AsyncSendBatch that calls `on_done()` when all its sends completed.
+template <class OnDone>
+class AsyncSendBatchWith final : public AsyncSendBatch {
+public:
+  AsyncSendBatchWith(RelayPass p, OnDone on_done) : AsyncSendBatch(std::move(p)), on_done_(std::move(on_done)) {}
+
+private:
+  void all_sent() noexcept override { on_done_(); }
+  OnDone on_done_;
+};
+
+/// Sends row `i` of the batch and records a failure; the batch lives until the send is done.
+inline DetachedSend send_detached(IAsyncEventTransport<Task<>>& transport, std::shared_ptr<AsyncSendBatch> batch,
+                                  std::size_t i) {
+  RelayPass& pass = batch->pass;
+  try {
+    co_await transport.send(pass.rows[i].event_name, pass.rows[i].payload, *pass.headers[i]);
+  } catch (const std::exception& e) {
+    pass.errors[i] = e.what();
+  } catch (...) {
+    pass.errors[i] = "the transport threw a non-standard exception";
+  }
+  batch->release();
+}
+
+/// Starts every send of the batch's pass at once (a key has at most one row in a pass).
+inline void launch_sends(IAsyncEventTransport<Task<>>& transport, const std::shared_ptr<AsyncSendBatch>& batch) {
+  const RelayPass& pass = batch->pass;
+  for (std::size_t i = 0; i < pass.rows.size(); ++i) {
+    if (!pass.headers[i]) continue;
+    batch->hold();
+    send_detached(transport, batch, i);
+  }
+  batch->release();
+}
+
+/// The thread that resumes a relay task after its waits (Task<> has no executor of its own).
+/// Each job runs a blocking step, then resumes a coroutine. Destroyed on its own thread (a
+/// resumed coroutine destroyed the relay), it detaches; its state lives until it ends.
+class ResumeThread {
+public:
+  ResumeThread() : state_(std::make_shared<State>()) {
+    thread_ = std::thread([state = state_] { run(*state); });
+  }
+  ResumeThread(const ResumeThread&) = delete;
+  ResumeThread& operator=(const ResumeThread&) = delete;
+  ~ResumeThread() {
+    {
+      const std::lock_guard lock(state_->mutex);
+      state_->quit = true;
+    }
+    state_->ready.notify_one();
+    if (thread_.get_id() == std::this_thread::get_id()) {
+      thread_.detach();
+    } else {
+      thread_.join();
+    }
+  }
+
+  /// Runs `before()` (may be empty), then resumes `handle`, on the thread.
+  void post(std::coroutine_handle<> handle, std::function<void()> before = {}) {
+    {
+      const std::lock_guard lock(state_->mutex);
+      state_->jobs.push_back(Job{handle, std::move(before)});
+    }
+    state_->ready.notify_one();
+  }
+
+private:
+  struct Job {
+    std::coroutine_handle<> handle;
+    std::function<void()> before;
+  };
+  struct State {
+    std::mutex mutex;
+    std::condition_variable ready;
+    std::deque<Job> jobs;
+    bool quit = false;
+  };
+
+  static void run(State& state) {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(state.mutex);
+        state.ready.wait(lock, [&] { return state.quit || !state.jobs.empty(); });
+        if (state.quit) return;  // the relay is gone: nothing may touch it any more
+        job = std::move(state.jobs.front());
+        state.jobs.pop_front();
+      }
+      if (job.before) job.before();
+      job.handle.resume();
+    }
+  }
+
+  std::shared_ptr<State> state_;
+  std::thread thread_;
+};
+
 }  // namespace detail
 
-/// Sends pending outbox rows. run_once()/drain() work on the caller's thread; start() runs the
-/// loop on the relay's own thread. Store and transport must outlive the relay.
+/// How an OutboxRelay task of the coroutine family `Awaitable` waits between passes and awaits
+/// an asynchronous transport's sends. Defined here for Task<>; for asio::awaitable<void> in
+/// <spakky/event/outbox/asio_outbox_relay.hpp>; specialise it for another family.
+template <class Awaitable>
+struct OutboxRelayDriver;
+
+/// Sends pending outbox rows. Three ways to run it, one at a time:
+/// - run_once()/drain(): one pass, or passes until one sends nothing, on the caller's thread;
+/// - start()/stop(): the loop on the relay's own thread;
+/// - run(stop_token): the loop as a coroutine task (Task<>, or asio::awaitable<void> with
+///   <spakky/event/outbox/asio_outbox_relay.hpp>) that a caller awaits or an event loop drives;
+///   it suspends between passes and completes after a stop request.
 ///
-/// With a synchronous IEventTransport the rows of a pass go one after the other; with an
-/// IAsyncEventTransport<Task<>> (AsyncRabbitMqEventTransport: many confirms in flight) the
-/// heads of all keys in the pass are sent at once and the pass waits for every confirm
-/// before it records the results. Either way a key has at most one row in flight.
+/// Store and transport must outlive the relay; the relay must outlive its task.
+///
+/// With a synchronous IEventTransport the rows of a pass go one after the other (and block the
+/// thread running the pass); with an IAsyncEventTransport<Task<>> (AsyncRabbitMqEventTransport:
+/// many confirms in flight) the heads of all keys in the pass are sent at once and the pass
+/// records the results once every send has completed. Either way a key has at most one row in
+/// flight.
 class OutboxRelay {
 public:
   /// A relay over a synchronous transport.
@@ -152,48 +307,17 @@ private:
 public:
   OutboxRelay(const OutboxRelay&) = delete;
   OutboxRelay& operator=(const OutboxRelay&) = delete;
-  /// Stops the thread (if started) after its current pass.
+  /// Stops the thread (if started) after its current pass. A task must have completed.
   ~OutboxRelay() {
     stop();
+    resume_thread_.reset();
     ::close(wake_fd_);
   }
 
   /// One pass: claims up to batch_size head rows, sends each, records the results. Returns
   /// how many were sent. Throws OutboxStoreError (the claim is abandoned: the rows stay
-  /// pending). Not to be called while the relay's thread runs.
-  std::size_t run_once() {
-    std::vector<OutboxRow> rows = store_.claim(options_.batch_size);
-    if (rows.empty()) return 0;
-    std::vector<RowResult> results;
-    std::size_t sent = 0;
-    try {
-      results = async_transport_ != nullptr ? send_all_async(rows) : send_all(rows);
-      for (const RowResult& result : results) sent += result.outcome == RowResult::Outcome::sent ? 1 : 0;
-      store_.finish(rows, results, options_.sent_retention.count() > 0);
-    } catch (...) {
-      store_.abandon();
-      throw;
-    }
-    std::vector<ParkedRow> newly_parked;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      if (results[i].outcome == RowResult::Outcome::park) {
-        newly_parked.push_back(ParkedRow{rows[i].id, rows[i].event_id, rows[i].event_name, rows[i].partition_key,
-                                         rows[i].attempts + 1, results[i].error});
-      }
-    }
-    {
-      const std::lock_guard lock(stats_mutex_);
-      stats_.sent += sent;
-      for (const auto& r : results) {
-        if (r.outcome == RowResult::Outcome::retry) ++stats_.retried;
-        if (r.outcome == RowResult::Outcome::park) ++stats_.parked;
-      }
-    }
-    if (options_.on_parked) {
-      for (const ParkedRow& row : newly_parked) options_.on_parked(row);
-    }
-    return sent;
-  }
+  /// pending). Not to be called while the relay's thread or task runs.
+  std::size_t run_once() { return run_pass(NeverStop{}); }
 
   /// run_once() until a pass sends nothing; returns the total sent. Rows waiting out a
   /// back-off are left for later.
@@ -203,10 +327,10 @@ public:
     return total;
   }
 
-  /// Runs the loop on a new thread. Throws std::logic_error if it runs already.
+  /// Runs the loop on a new thread. Throws std::logic_error if it runs already (also as a task).
   void start() {
     const std::lock_guard lock(control_mutex_);
-    if (thread_.joinable()) throw std::logic_error("OutboxRelay::start: already started");
+    if (thread_.joinable() || task_running_) throw std::logic_error("OutboxRelay::start: the relay runs already");
     stopping_.store(false, std::memory_order_relaxed);
     thread_ = std::thread([this] { loop(); });
   }
@@ -219,6 +343,25 @@ public:
     notify();
     thread_.join();
   }
+
+  /// The relay's loop as a coroutine task of the family `Awaitable`: Task<> (the default), or
+  /// asio::awaitable<void> with <spakky/event/outbox/asio_outbox_relay.hpp>.
+  ///
+  /// Runs passes as the thread does, suspending (never blocking its thread) between them
+  /// until notify(), a store notification (PostgreSQL NOTIFY), the poll interval, or a stop
+  /// request on `stop`, whichever comes first. After a stop request it finishes the pass in
+  /// flight, recording each row's result (a row is marked sent only after its send
+  /// completed; over an asynchronous transport it waits for the confirms in flight), and
+  /// completes. A store error is reported to on_error and retried after error_backoff.
+  ///
+  /// Task<>: the task starts when awaited, running its first pass on the awaiting thread; it
+  /// is resumed after each wait, and after an asynchronous transport's sends, on the relay's
+  /// resume thread (the database work stays off the transport's thread), so a synchronous
+  /// transport's sends block that thread, not the awaiter's. Its awaiter is resumed there too.
+  ///
+  /// Fails with std::logic_error if the relay's thread or another task runs.
+  template <class Awaitable = Task<>>
+  Awaitable run(std::stop_token stop = {});
 
   /// Wakes the loop now (call it after committing outbox rows in this process). Thread-safe,
   /// async-signal-safe.
@@ -241,6 +384,84 @@ public:
   }
 
 private:
+  template <class>
+  friend struct OutboxRelayDriver;
+
+  /// run_once() is never stopped half-way through a pass.
+  struct NeverStop {
+    bool operator()() const noexcept { return false; }
+  };
+
+  /// The blocking pass of run_once() and of the thread; a synchronous transport's sends stop
+  /// (before the next row) once `stop_requested()`.
+  template <class StopRequested>
+  std::size_t run_pass(StopRequested stop_requested) {
+    detail::RelayPass pass = claim_pass();
+    if (pass.rows.empty()) return 0;
+    try {
+      if (async_transport_ != nullptr && pass.to_send > 0) {
+        // Blocks this thread until every send of the pass completed (on the transport's thread).
+        detail::SendCountdown done(1);
+        auto batch = std::make_shared<detail::AsyncSendBatchWith<CountDown>>(std::move(pass), CountDown{&done});
+        detail::launch_sends(*async_transport_, batch);
+        done.wait();
+        pass = std::move(batch->pass);
+        complete_async_results(pass);
+      } else {
+        send_each(pass, stop_requested);
+      }
+      return record_pass(pass);
+    } catch (...) {
+      store_.abandon();
+      throw;
+    }
+  }
+
+  /// The blocking pass's completion of an asynchronous pass.
+  struct CountDown {
+    detail::SendCountdown* done;
+    void operator()() const noexcept { done->count_down(); }
+  };
+
+  /// Marks the relay as running a task for its lifetime; throws if it runs already.
+  class TaskScope {
+  public:
+    explicit TaskScope(OutboxRelay& relay) : relay_(relay) {
+      const std::lock_guard lock(relay_.control_mutex_);
+      if (relay_.thread_.joinable() || relay_.task_running_) {
+        throw std::logic_error("OutboxRelay::run: the relay runs already");
+      }
+      relay_.task_running_ = true;
+    }
+    TaskScope(const TaskScope&) = delete;
+    TaskScope& operator=(const TaskScope&) = delete;
+    ~TaskScope() {
+      const std::lock_guard lock(relay_.control_mutex_);
+      relay_.task_running_ = false;
+    }
+
+  private:
+    OutboxRelay& relay_;
+  };
+
+  /// The thread's stop request.
+  struct ThreadStopRequested {
+    const std::atomic<bool>* stopping;
+    bool operator()() const noexcept { return stopping->load(std::memory_order_relaxed); }
+  };
+
+  /// A task's stop request.
+  struct TaskStopRequested {
+    const std::stop_token* token;
+    bool operator()() const noexcept { return token->stop_requested(); }
+  };
+
+  /// Calls notify() when a stop is requested.
+  struct NotifyOnStop {
+    OutboxRelay* relay;
+    void operator()() const noexcept { relay->notify(); }
+  };
+
   /// The headers to send `row` with, or the reason to park it without trying.
   std::variant<Headers, RowResult> prepare(const OutboxRow& row) const {
     auto headers = detail::decode_headers(row.headers);
@@ -262,65 +483,111 @@ private:
     return std::move(*headers);
   }
 
-  std::vector<RowResult> send_all(const std::vector<OutboxRow>& rows) {
-    std::vector<RowResult> results;
-    results.reserve(rows.size());
-    for (const OutboxRow& row : rows) {
-      auto prepared = prepare(row);
-      if (auto* parked = std::get_if<RowResult>(&prepared)) {
-        results.push_back(std::move(*parked));
-        continue;
-      }
-      try {
-        transport_->send(row.event_name, row.payload, std::get<Headers>(prepared));
-        results.push_back(RowResult{RowResult::Outcome::sent, {}, {}});
-      } catch (const std::exception& e) {
-        results.push_back(failed(row, e.what()));
-      } catch (...) {
-        results.push_back(failed(row, "the transport threw a non-standard exception"));
-      }
-    }
-    return results;
-  }
-
-  /// Starts every send of the pass, then waits for all of them (each completes on the
-  /// transport's thread).
-  std::vector<RowResult> send_all_async(const std::vector<OutboxRow>& rows) {
-    std::vector<RowResult> results(rows.size());
-    std::vector<std::optional<Headers>> headers(rows.size());
-    std::vector<std::optional<std::string>> errors(rows.size());
-    std::ptrdiff_t launched = 0;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      auto prepared = prepare(rows[i]);
-      if (auto* parked = std::get_if<RowResult>(&prepared)) {
-        results[i] = std::move(*parked);
-      } else {
-        headers[i] = std::move(std::get<Headers>(prepared));
-        ++launched;
-      }
-    }
-    detail::SendCountdown done(launched);
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      if (headers[i]) send_async(rows[i], *headers[i], errors[i], done);
-    }
-    done.wait();
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      if (!headers[i]) continue;
-      results[i] = errors[i] ? failed(rows[i], *errors[i]) : RowResult{RowResult::Outcome::sent, {}, {}};
-    }
-    return results;
-  }
-
-  detail::DetachedSend send_async(const OutboxRow& row, const Headers& headers, std::optional<std::string>& error,
-                                  detail::SendCountdown& done) {
+  /// Claims the head rows and prepares them; rows that can never be sent get their result.
+  detail::RelayPass claim_pass() {
+    detail::RelayPass pass;
+    pass.rows = store_.claim(options_.batch_size);
     try {
-      co_await async_transport_->send(row.event_name, row.payload, headers);
-    } catch (const std::exception& e) {
-      error = e.what();
+      const std::size_t count = pass.rows.size();
+      pass.headers.resize(count);
+      pass.results.resize(count);
+      pass.errors.resize(count);
+      for (std::size_t i = 0; i < count; ++i) {
+        auto prepared = prepare(pass.rows[i]);
+        if (auto* parked = std::get_if<RowResult>(&prepared)) {
+          pass.results[i] = std::move(*parked);
+        } else {
+          pass.headers[i] = std::move(std::get<Headers>(prepared));
+          ++pass.to_send;
+        }
+      }
     } catch (...) {
-      error = "the transport threw a non-standard exception";
+      store_.abandon();
+      throw;
     }
-    done.count_down();
+    return pass;
+  }
+
+  /// Sends the pass's rows one after the other through the synchronous transport; once
+  /// `stop_requested()`, the rows not started yet are left untried.
+  template <class StopRequested>
+  void send_each(detail::RelayPass& pass, StopRequested& stop_requested) {
+    for (std::size_t i = 0; i < pass.rows.size(); ++i) {
+      if (!pass.headers[i]) continue;
+      if (stop_requested()) return;
+      try {
+        transport_->send(pass.rows[i].event_name, pass.rows[i].payload, *pass.headers[i]);
+        pass.results[i] = RowResult{RowResult::Outcome::sent, {}, {}};
+      } catch (const std::exception& e) {
+        pass.results[i] = failed(pass.rows[i], e.what());
+      } catch (...) {
+        pass.results[i] = failed(pass.rows[i], "the transport threw a non-standard exception");
+      }
+    }
+  }
+
+  /// The results of an asynchronous pass whose sends all completed.
+  void complete_async_results(detail::RelayPass& pass) const {
+    for (std::size_t i = 0; i < pass.rows.size(); ++i) {
+      if (!pass.headers[i]) continue;
+      pass.results[i] =
+          pass.errors[i] ? failed(pass.rows[i], *pass.errors[i]) : RowResult{RowResult::Outcome::sent, {}, {}};
+    }
+  }
+
+  /// Records the tried rows of the pass in the store (ending the claim; untried rows stay as
+  /// they were), counts them, reports parked rows. Returns how many rows were sent.
+  std::size_t record_pass(detail::RelayPass& pass) {
+    const bool all_tried = std::all_of(pass.results.begin(), pass.results.end(),
+                                       [](const std::optional<RowResult>& r) { return r.has_value(); });
+    std::vector<OutboxRow> tried_rows;
+    std::vector<RowResult> results;
+    results.reserve(pass.rows.size());
+    for (std::size_t i = 0; i < pass.rows.size(); ++i) {
+      if (!pass.results[i]) continue;
+      results.push_back(std::move(*pass.results[i]));
+      if (!all_tried) tried_rows.push_back(std::move(pass.rows[i]));
+    }
+    const std::vector<OutboxRow>& rows = all_tried ? pass.rows : tried_rows;
+    store_.finish(rows, results, options_.sent_retention.count() > 0);
+    std::size_t sent = 0;
+    {
+      const std::lock_guard lock(stats_mutex_);
+      for (const RowResult& result : results) {
+        switch (result.outcome) {
+          case RowResult::Outcome::sent: ++sent; break;
+          case RowResult::Outcome::retry: ++stats_.retried; break;
+          case RowResult::Outcome::park: ++stats_.parked; break;
+        }
+      }
+      stats_.sent += sent;
+    }
+    if (options_.on_parked) {
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (results[i].outcome != RowResult::Outcome::park) continue;
+        const OutboxRow& row = rows[i];
+        options_.on_parked(
+            ParkedRow{row.id, row.event_id, row.event_name, row.partition_key, row.attempts + 1, results[i].error});
+      }
+    }
+    return sent;
+  }
+
+  /// Purges sent rows kept past their retention, at most once a second.
+  void purge_if_due(std::chrono::steady_clock::time_point& last_purge) {
+    if (options_.sent_retention.count() > 0 && std::chrono::steady_clock::now() - last_purge > std::chrono::seconds(1)) {
+      store_.purge_sent(options_.sent_retention);
+      last_purge = std::chrono::steady_clock::now();
+    }
+  }
+
+  /// Counts a store error the loop survives and reports it.
+  void count_error(std::exception_ptr error) {
+    {
+      const std::lock_guard lock(stats_mutex_);
+      ++stats_.errors;
+    }
+    if (options_.on_error) options_.on_error(std::move(error));
   }
 
   [[nodiscard]] static RowResult park(std::string reason) {
@@ -341,19 +608,11 @@ private:
       std::size_t sent = 0;
       bool failed = false;
       try {
-        sent = run_once();
-        if (options_.sent_retention.count() > 0 &&
-            std::chrono::steady_clock::now() - last_purge > std::chrono::seconds(1)) {
-          store_.purge_sent(options_.sent_retention);
-          last_purge = std::chrono::steady_clock::now();
-        }
+        sent = run_pass(ThreadStopRequested{&stopping_});
+        purge_if_due(last_purge);
       } catch (...) {
         failed = true;
-        {
-          const std::lock_guard lock(stats_mutex_);
-          ++stats_.errors;
-        }
-        if (options_.on_error) options_.on_error(std::current_exception());
+        count_error(std::current_exception());
       }
       if (stopping_.load(std::memory_order_relaxed)) break;
       // A pass sends at most one row per key: after any progress the next rows of those keys
@@ -382,11 +641,14 @@ private:
     }
     const int ready = ::poll(fds, count, static_cast<int>(timeout.count()));
     if (ready <= 0) return;
-    if (fds[0].revents != 0) {
-      std::uint64_t value = 0;
-      [[maybe_unused]] const auto got = ::read(wake_fd_, &value, sizeof value);
-    }
+    if (fds[0].revents != 0) drain_wake_fd();
     if (count == 2 && fds[1].revents != 0) consume_store_notifications();
+  }
+
+  /// Resets the notify() counter (the descriptor is non-blocking).
+  void drain_wake_fd() noexcept {
+    std::uint64_t value = 0;
+    [[maybe_unused]] const auto got = ::read(wake_fd_, &value, sizeof value);
   }
 
   bool consume_store_notifications() noexcept {
@@ -397,6 +659,12 @@ private:
     }
   }
 
+  /// The thread that resumes Task<> runs, made on the first one.
+  detail::ResumeThread& resume_thread() {
+    if (!resume_thread_) resume_thread_ = std::make_unique<detail::ResumeThread>();
+    return *resume_thread_;
+  }
+
   IOutboxRelayStore& store_;
   IEventTransport* transport_;
   IAsyncEventTransport<Task<>>* async_transport_;
@@ -405,8 +673,104 @@ private:
   std::atomic<bool> stopping_{false};
   std::mutex control_mutex_;
   std::thread thread_;
+  bool task_running_ = false;  // guarded by control_mutex_
+  std::unique_ptr<detail::ResumeThread> resume_thread_;
   mutable std::mutex stats_mutex_;
   OutboxRelayStats stats_;
 };
+
+/// The Task<> family: waits run on the relay's resume thread (poll() on notify(), the store's
+/// notification descriptor and the timeout) and resume the task there; an asynchronous
+/// pass's last send hands the task to that thread too.
+template <>
+struct OutboxRelayDriver<Task<>> {
+  /// Suspends until the relay's resume thread has waited out `timeout` (or been woken).
+  struct WaitAwaiter {
+    OutboxRelay& relay;
+    std::chrono::milliseconds timeout;
+    bool listen;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> handle) {
+      OutboxRelay* r = &relay;
+      const auto t = timeout;
+      const bool l = listen;
+      r->resume_thread().post(handle, [r, t, l] { r->wait(t, l); });
+    }
+    void await_resume() const noexcept {}
+  };
+
+  /// Resumes the task on the relay's resume thread.
+  struct ResumeOn {
+    detail::ResumeThread* thread;
+    std::coroutine_handle<> handle;
+    void operator()() const { thread->post(handle); }
+  };
+
+  /// Sends a pass's rows at once; resumes (on the resume thread) with the pass, its results set.
+  struct SendAwaiter {
+    OutboxRelay& relay;
+    IAsyncEventTransport<Task<>>& transport;
+    detail::RelayPass pass;
+    std::shared_ptr<detail::AsyncSendBatch> batch;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> handle) {
+      auto made = std::make_shared<detail::AsyncSendBatchWith<ResumeOn>>(std::move(pass),
+                                                                         ResumeOn{&relay.resume_thread(), handle});
+      batch = made;
+      // From here on the task may run on the resume thread: touch nothing of this awaiter.
+      detail::launch_sends(transport, made);
+    }
+    detail::RelayPass await_resume() {
+      detail::RelayPass done = std::move(batch->pass);
+      relay.complete_async_results(done);
+      return done;
+    }
+  };
+
+  explicit OutboxRelayDriver(OutboxRelay& r) : relay(r) { (void)relay.resume_thread(); }
+
+  WaitAwaiter wait(std::chrono::milliseconds timeout, bool listen) { return WaitAwaiter{relay, timeout, listen}; }
+  SendAwaiter send_all(IAsyncEventTransport<Task<>>& transport, detail::RelayPass pass) {
+    return SendAwaiter{relay, transport, std::move(pass), {}};
+  }
+
+  OutboxRelay& relay;
+};
+
+template <class Awaitable>
+Awaitable OutboxRelay::run(std::stop_token stop) {
+  const TaskScope running(*this);
+  OutboxRelayDriver<Awaitable> driver(*this);
+  const std::stop_callback wake_on_stop(stop, NotifyOnStop{this});
+  auto last_purge = std::chrono::steady_clock::now();
+  while (!stop.stop_requested()) {
+    std::size_t sent = 0;
+    bool failed = false;
+    try {
+      detail::RelayPass pass = claim_pass();
+      if (!pass.rows.empty()) {
+        if (async_transport_ != nullptr && pass.to_send > 0) {
+          pass = co_await driver.send_all(*async_transport_, std::move(pass));
+        } else {
+          TaskStopRequested stop_requested{&stop};
+          send_each(pass, stop_requested);
+        }
+        sent = record_pass(pass);
+      }
+      purge_if_due(last_purge);
+    } catch (...) {
+      store_.abandon();  // no-op unless a claim is open
+      failed = true;
+      count_error(std::current_exception());
+    }
+    // A stop request lets the pass in flight end (above), then ends the task.
+    if (stop.stop_requested()) break;
+    if (failed) {
+      co_await driver.wait(options_.error_backoff, /*listen=*/false);
+    } else if (sent == 0) {
+      co_await driver.wait(options_.poll_interval, /*listen=*/true);
+    }
+  }
+}
 
 }  // namespace spakky::event

@@ -4,6 +4,7 @@
 
 #include <spakky/event/async_event_dispatcher.hpp>
 #include <spakky/event/async_event_publisher.hpp>
+#include <spakky/event/detail/lean_memory.hpp>
 #include <spakky/event/publisher/event_publisher.hpp>
 #include <spakky/event/task.hpp>
 
