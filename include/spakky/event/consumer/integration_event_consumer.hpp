@@ -29,9 +29,9 @@ namespace spakky::event {
 /// One message as a broker consumer received it. Handlers can read it through
 /// IntegrationEventConsumer::current_message() while they run.
 struct IncomingMessage {
-  std::string event_name;
-  std::string payload;
-  Headers headers;
+  std::string event_name;  ///< the event name the message was sent under (from the wire)
+  std::string payload;     ///< the serialized event (JSON)
+  Headers headers;         ///< the message's headers (traceparent, ...)
   /// 1 for the first delivery, 2 for the first redelivery, ...
   std::uint32_t delivery_attempt = 1;
 };
@@ -60,9 +60,9 @@ enum class UnhandledMessagePolicy {
 
 /// The result of handling one message.
 struct HandlingResult {
-  Disposition disposition = Disposition::ack;
-  std::string reason;        ///< why, for retry, requeue and dead_letter
-  DispatchOutcome outcome;   ///< what the handlers did (empty for dead_letter)
+  Disposition disposition = Disposition::ack;  ///< what the broker should do with the message
+  std::string reason;                          ///< why, for retry, requeue and dead_letter
+  DispatchOutcome outcome;                     ///< what the handlers did (empty for dead_letter)
 };
 
 /// Base of broker consumers: registration (IEventConsumer) and the decode-and-dispatch step.
@@ -76,6 +76,7 @@ struct HandlingResult {
 /// catch-all found gone unbinds the catch-all. Registering a handler again binds its name again.
 class IntegrationEventConsumer : public IEventConsumer {
 public:
+  /// A consumer decoding with `serializer`, which must outlive it.
   explicit IntegrationEventConsumer(const IEventSerializer& serializer) : serializer_(serializer) {}
 
   Subscription subscribe(ErasedEventHandler handler) override {
@@ -123,6 +124,7 @@ public:
 
   /// What handle() makes of a message no handler took (default: requeue).
   void set_unhandled_policy(UnhandledMessagePolicy policy) noexcept { unhandled_policy_.store(policy); }
+  /// The current policy for messages no handler took (set_unhandled_policy).
   [[nodiscard]] UnhandledMessagePolicy unhandled_policy() const noexcept { return unhandled_policy_.load(); }
 
   /// Where handler failures are reported (besides the retry they cause).

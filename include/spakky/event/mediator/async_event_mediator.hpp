@@ -52,6 +52,7 @@ public:
   using IAsyncEventConsumer<Awaitable>::register_handler;
   using IAsyncEventDispatcher<Awaitable>::dispatch;
 
+  /// Registers a type-erased handler (register_handler() makes one from a callable).
   Subscription subscribe(BasicErasedHandler<Awaitable> handler) override {
     return detail::subscribe(registry_, std::move(handler));
   }

@@ -51,12 +51,6 @@ public:
     dispatch_unobserved(event);
   }
 
-  // A type not found at its first probe: probes on, or creates (or aliases) its channel.
-  [[gnu::noinline]] void dispatch_slow(const AbstractEvent& event) {
-    const detail::Channel* channel = registry_->channel_for(event);
-    if (detail::HandlerList* list = channel->list.load(std::memory_order_acquire)) run_handlers(event, list, *channel);
-  }
-
   /// dispatch(), reporting how many handlers ran and failed, and the first failure.
   DispatchOutcome dispatch_with_outcome(const AbstractEvent& event) {
     if (MetricsObserver* observer = metrics_observer()) observer->on_dispatched(event);
@@ -92,6 +86,12 @@ private:
     detail::HandlerList* list = channel->list.load(std::memory_order_acquire);
     if (list == nullptr) return;
     run_handlers(event, list, *channel);
+  }
+
+  // A type not found at its first probe: probes on, or creates (or aliases) its channel.
+  [[gnu::noinline]] void dispatch_slow(const AbstractEvent& event) {
+    const detail::Channel* channel = registry_->channel_for(event);
+    if (detail::HandlerList* list = channel->list.load(std::memory_order_acquire)) run_handlers(event, list, *channel);
   }
 
   // What a cancelled handler's thunk becomes: calling it is cheaper than testing a flag.
