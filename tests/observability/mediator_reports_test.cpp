@@ -12,9 +12,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace ev = spakky::event;
 using namespace test_events;
@@ -118,4 +121,33 @@ TEST_CASE("a silenced log drops handler failures; dispatch goes on", "[observabi
   mediator.dispatch(Ping{});
   CHECK(after == 1);
   CHECK(log.size() == 0);
+}
+
+TEST_CASE("dispatches from many threads are each reported exactly once", "[observability][mediator][threads]") {
+  CountingMetrics metrics;
+  LogCapture log(ev::LogLevel::off);
+  ev::EventMediator mediator;
+  std::atomic<int> handled{0};
+  auto a = mediator.register_handler([&](const Ping&) { handled.fetch_add(1, std::memory_order_relaxed); });
+  auto b = mediator.register_handler([](const Ping& p) {
+    if (p.event_id().low() % 2 == 0) throw std::runtime_error("even");
+  });
+  constexpr int kThreads = 4;
+  constexpr int kEach = 500;
+  std::atomic<int> thrown{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        const Ping ping;
+        if (ping.event_id().low() % 2 == 0) thrown.fetch_add(1, std::memory_order_relaxed);
+        if (i % 2 == 0) mediator.dispatch(ping);
+        else (void)mediator.dispatch_with_outcome(ping);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(metrics.dispatched == kThreads * kEach);
+  CHECK(handled == kThreads * kEach);
+  CHECK(metrics.handler_failures == static_cast<std::size_t>(thrown.load()));
 }
