@@ -20,10 +20,9 @@
 /// @endcode
 
 #include <spakky/event/async_event_publisher.hpp>
+#include <spakky/event/consumer/consumer_reports.hpp>
 #include <spakky/event/consumer/integration_event_consumer.hpp>
-#include <spakky/event/detail/escape.hpp>
 #include <spakky/event/event_publisher.hpp>
-#include <spakky/event/observability/log_record.hpp>
 #include <spakky/event/observability/metrics.hpp>
 #include <spakky/event/serializer.hpp>
 #include <spakky/event/task.hpp>
@@ -208,59 +207,22 @@ private:
           const std::lock_guard lock(state_mutex_);
           ++acknowledged_;
         }
-        if (MetricsObserver* observer = metrics_observer()) {
-          observer->on_consumed(message.event_name, std::chrono::steady_clock::now() - received);
-        }
+        detail::report_consumed(message, received);
         return;
       }
       const bool again = result.disposition == Disposition::retry || result.disposition == Disposition::requeue;
       if (again && message.delivery_attempt < max_attempts_) {
-        report_retry(message, result.reason);
+        detail::report_redelivery("inmemory", message, result.reason);
         ++message.delivery_attempt;
         continue;
       }
       if (result.disposition == Disposition::requeue) {
         result.reason = "not handled on any of " + std::to_string(max_attempts_) + " delivery attempts: " + result.reason;
       }
-      report_dead_letter(message, result.reason);
+      detail::report_dead_letter("inmemory", message, result.reason);
       const std::lock_guard lock(state_mutex_);
       dead_letters_.push_back(DeadLetter{std::move(message), std::move(result.reason)});
       return;
-    }
-  }
-
-  // warn: delivery N of 'name' failed, delivering it again: reason
-  static void report_retry(const IncomingMessage& message, const std::string& reason) noexcept {
-    if (MetricsObserver* observer = metrics_observer()) observer->on_retried(message.event_name, message.delivery_attempt);
-    if (!log_enabled(LogLevel::warn)) return;
-    try {
-      const std::string line = "delivery " + std::to_string(message.delivery_attempt) + " of '" +
-                               detail::escape_for_log(message.event_name) +
-                               "' failed, delivering it again: " + detail::escape_for_log(reason);
-      write_log(LogLevel::warn, "inmemory", line);
-    } catch (...) {
-      // Out of memory while reporting: the record is lost, the message is still redelivered.
-    }
-  }
-
-  // error: dead-lettered 'name' after N deliveries: reason
-  static void report_dead_letter(const IncomingMessage& message, const std::string& reason) noexcept {
-    if (MetricsObserver* observer = metrics_observer()) {
-      try {
-        observer->on_dead_lettered(message.event_name, detail::escape_for_log(reason));
-      } catch (...) {
-        // Out of memory escaping the reason: that report is lost.
-      }
-    }
-    if (!log_enabled(LogLevel::error)) return;
-    try {
-      const std::string line = "dead-lettered '" + detail::escape_for_log(message.event_name) + "' after " +
-                               std::to_string(message.delivery_attempt) +
-                               (message.delivery_attempt == 1 ? " delivery: " : " deliveries: ") +
-                               detail::escape_for_log(reason);
-      write_log(LogLevel::error, "inmemory", line);
-    } catch (...) {
-      // Out of memory while reporting: the record is lost, the message is still dead-lettered.
     }
   }
 
