@@ -17,6 +17,10 @@
 
 #include <benchmark/benchmark.h>
 
+#include <asio.hpp>
+
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -492,6 +496,178 @@ void print_end_to_end() {
   }
 }
 
+// ---- consuming: decode + dispatch + ack, against a raw consume-and-ack loop ---------------
+
+/// Fills `queue` with `count` copies of the OrderPlaced message (the same bytes, properties
+/// and header as the publishing cases) and waits until the broker has them all.
+void fill(const std::string& queue, std::size_t count) {
+  amqp::ConnectSettings settings = Topology::settings();
+  settings.connection_name = "rabbitmq_bench filler";
+  amqp::Connection connection(settings);
+  const std::string payload = serializer().serialize(order());
+  amqp_table_entry_t header{};
+  header.key = amqp_cstring_bytes("traceparent");
+  header.value.kind = AMQP_FIELD_KIND_UTF8;
+  header.value.value.bytes = amqp_cstring_bytes(traceparent);
+  amqp_basic_properties_t properties{};
+  properties._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TYPE_FLAG |
+                      AMQP_BASIC_HEADERS_FLAG;
+  properties.content_type = amqp_cstring_bytes("application/json");
+  properties.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+  properties.type = amqp_cstring_bytes("OrderPlaced");
+  properties.headers = amqp_table_t{1, &header};
+  for (std::size_t i = 0; i < count; ++i) connection.publish("", queue, properties, payload);
+  for (;;) {
+    const amqp_queue_declare_ok_t* ok =
+        amqp_queue_declare(connection.state(), amqp::Connection::channel, amqp::bytes(queue), 1, 0, 0, 0, amqp_empty_table);
+    if (ok != nullptr && ok->message_count >= count) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+/// CPU time of this process so far (all threads), in microseconds.
+double cpu_us() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
+/// msg/s of a plain librabbitmq-c loop: basic.qos(prefetch), basic.consume, then
+/// amqp_consume_message + basic.ack per message, until `count` are acked.
+double raw_consume(const std::string& queue, std::size_t count, std::uint16_t prefetch) {
+  amqp::ConnectSettings settings = Topology::settings();
+  settings.connection_name = "rabbitmq_bench raw consumer";
+  const auto start = clock_type::now();
+  amqp::Connection connection(settings);
+  connection.set_prefetch(prefetch);
+  connection.consume(queue);
+  for (std::size_t done = 0; done < count;) {
+    amqp_envelope_t envelope;
+    amqp_maybe_release_buffers(connection.state());
+    const amqp_rpc_reply_t reply = amqp_consume_message(connection.state(), &envelope, nullptr, 0);
+    if (reply.reply_type != AMQP_RESPONSE_NORMAL) throw std::runtime_error("raw consume failed");
+    amqp_basic_ack(connection.state(), amqp::Connection::channel, envelope.delivery_tag, 0);
+    amqp_destroy_envelope(&envelope);
+    ++done;
+  }
+  const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  return static_cast<double>(count) / seconds;
+}
+
+/// msg/s of `consumer` (started here) until `count` messages are acked.
+template <class Consumer>
+double run_consumer(Consumer& consumer, std::size_t count) {
+  const auto start = clock_type::now();
+  consumer.start();
+  // Coarse polling: a waiting thread that wakes often would take CPU from the broker and the consumer.
+  while (consumer.stats().acked < count) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  consumer.stop();
+  return static_cast<double>(count) / seconds;
+}
+
+void print_consumer() {
+  const std::size_t count = std::getenv("SPAKKY_BENCH_CONSUME_COUNT")
+                                ? std::strtoul(std::getenv("SPAKKY_BENCH_CONSUME_COUNT"), nullptr, 10)
+                                : 10000;
+  const std::string queue = topology().exchange + ".consume";
+  topology().connection.declare_queue(queue);
+  topology().connection.bind_queue(queue, topology().exchange, "OrderPlaced");
+  constexpr std::uint16_t prefetch = 32;  // the consumer's default
+
+  std::printf("\nConsuming %zu persistent messages already in one durable queue (prefetch %u, one ack per\n", count,
+              static_cast<unsigned>(prefetch));
+  std::printf("message). Raw: amqp_consume_message + basic.ack. spakky: RabbitMqEventConsumer (copy, JSON\n");
+  std::printf("decode, dispatch to one handler, ack). msg/s from connect to the last ack; runs alternate.\n\n");
+  std::printf("| %-3s | %-44s | %10s | %7s | %11s |\n", "run", "consumer", "msg/s", "ratio", "CPU us/msg");
+  std::printf("|-----|%s|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(12, '-').c_str(),
+              std::string(9, '-').c_str(), std::string(13, '-').c_str());
+  std::vector<double> ratios;
+  for (int run = 1; run <= 7; ++run) {
+    fill(queue, count);
+    double cpu = cpu_us();
+    const double raw = raw_consume(queue, count, prefetch);
+    const double raw_cpu = (cpu_us() - cpu) / static_cast<double>(count);
+    fill(queue, count);
+    ev::RabbitMqEventConsumer consumer(serializer(), {.url = broker_url(), .exchange = topology().exchange,
+                                                      .queue = queue, .prefetch = prefetch});
+    std::size_t seen = 0;
+    auto subscription = consumer.register_handler([&](const OrderPlaced& e) { seen += e.order_id.size(); });
+    cpu = cpu_us();
+    const double spakky = run_consumer(consumer, count);
+    const double spakky_cpu = (cpu_us() - cpu) / static_cast<double>(count);
+    ratios.push_back(spakky / raw);
+    std::printf("| %-3d | %-44s | %10.0f | %7s | %11.1f |\n", run, "raw librabbitmq-c consume + ack loop", raw, "1.00x",
+                raw_cpu);
+    std::printf("| %-3d | %-44s | %10.0f | %6.2fx | %11.1f |\n", run, "RabbitMqEventConsumer (decode+dispatch+ack)",
+                spakky, spakky / raw, spakky_cpu);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  std::printf("\nmedian ratio RabbitMqEventConsumer / raw loop: %.2fx (target >= 0.90x)\n", ratios[ratios.size() / 2]);
+
+  // Handlers that wait 1 ms each: the synchronous consumer takes them one at a time; the
+  // coroutine consumer keeps many in flight (prefetch and max_in_flight 512).
+  const std::size_t sync_count = 500;
+  const std::size_t async_count = std::getenv("SPAKKY_BENCH_ASYNC_COUNT")
+                                      ? std::strtoul(std::getenv("SPAKKY_BENCH_ASYNC_COUNT"), nullptr, 10)
+                                      : 20000;
+  fill(queue, sync_count);
+  ev::RabbitMqEventConsumer sync_consumer(serializer(), {.url = broker_url(), .exchange = topology().exchange,
+                                                         .queue = queue, .prefetch = prefetch});
+  auto sync_sub = sync_consumer.register_handler([](const OrderPlaced&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  const double sync_rate = run_consumer(sync_consumer, sync_count);
+
+  fill(queue, async_count);
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::thread io_thread([&] { io.run(); });
+  double async_rate = 0;
+  {
+    using Awaitable = asio::awaitable<void>;
+    ev::AsyncRabbitMqEventConsumer<Awaitable> async_consumer(
+        serializer(),
+        {.url = broker_url(), .exchange = topology().exchange, .queue = queue, .prefetch = 512, .max_in_flight = 512},
+        [ex = io.get_executor()](auto handling, auto done) { asio::co_spawn(ex, std::move(handling), std::move(done)); });
+    auto async_sub = async_consumer.register_handler([](const OrderPlaced&) -> Awaitable {
+      asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(1));
+      co_await timer.async_wait(asio::use_awaitable);
+    });
+    async_rate = run_consumer(async_consumer, async_count);
+  }
+  // The same coroutine consumer with handlers that return at once: its ceiling on this broker.
+  fill(queue, async_count);
+  double ceiling = 0;
+  {
+    using Awaitable = asio::awaitable<void>;
+    ev::AsyncRabbitMqEventConsumer<Awaitable> async_consumer(
+        serializer(),
+        {.url = broker_url(), .exchange = topology().exchange, .queue = queue, .prefetch = 512, .max_in_flight = 512},
+        [ex = io.get_executor()](auto handling, auto done) { asio::co_spawn(ex, std::move(handling), std::move(done)); });
+    auto async_sub = async_consumer.register_handler([](const OrderPlaced&) -> Awaitable { co_return; });
+    ceiling = run_consumer(async_consumer, async_count);
+  }
+  work.reset();
+  io_thread.join();
+  std::printf("\nHandlers that wait 1 ms each (sync: sleep_for; async: an asio timer on one io_context thread):\n\n");
+  std::printf("| %-58s | %8s | %10s | %7s |\n", "consumer", "messages", "msg/s", "ratio");
+  std::printf("|%s|%s|%s|%s|\n", std::string(60, '-').c_str(), std::string(10, '-').c_str(),
+              std::string(12, '-').c_str(), std::string(9, '-').c_str());
+  std::printf("| %-58s | %8zu | %10.0f | %7s |\n", "RabbitMqEventConsumer (prefetch 32)", sync_count, sync_rate, "1.00x");
+  std::printf("| %-58s | %8zu | %10.0f | %6.1fx |\n",
+              "AsyncRabbitMqEventConsumer<asio::awaitable> (512 in flight)", async_count, async_rate,
+              async_rate / sync_rate);
+  std::printf("| %-58s | %8zu | %10.0f | %6.1fx |\n", "  (the same, handlers that return at once)",
+              async_count, ceiling, ceiling / sync_rate);
+  std::printf("\ntarget: async >= 20x sync\n");
+  amqp_queue_delete(topology().connection.state(), amqp::Connection::channel, amqp::bytes(queue), 0, 0);
+  amqp_queue_delete(topology().connection.state(), amqp::Connection::channel,
+                    amqp::bytes(queue + ".dead-letter"), 0, 0);
+  amqp_maybe_release_buffers(topology().connection.state());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -521,10 +697,13 @@ int main(int argc, char** argv) {
 
   try {
     topology();
-    RateReporter reporter(color ? benchmark::ConsoleReporter::OO_Color : benchmark::ConsoleReporter::OO_None);
-    benchmark::RunSpecifiedBenchmarks(&reporter);
-    print_rates(reporter);
-    if (std::getenv("SPAKKY_BENCH_SKIP_E2E") == nullptr) print_end_to_end();
+    if (std::getenv("SPAKKY_BENCH_ONLY_CONSUMER") == nullptr) {
+      RateReporter reporter(color ? benchmark::ConsoleReporter::OO_Color : benchmark::ConsoleReporter::OO_None);
+      benchmark::RunSpecifiedBenchmarks(&reporter);
+      print_rates(reporter);
+      if (std::getenv("SPAKKY_BENCH_SKIP_E2E") == nullptr) print_end_to_end();
+    }
+    if (std::getenv("SPAKKY_BENCH_SKIP_CONSUMER") == nullptr) print_consumer();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rabbitmq_bench: %s\n", e.what());
     return 1;

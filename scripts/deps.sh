@@ -8,7 +8,7 @@ packages=(
   build-essential g++ clang-14 libclang-rt-14-dev cmake ninja-build
   catch2 libfmt-dev libboost-dev libsigc++-3.0-dev libbenchmark-dev libasio-dev
   valgrind pkg-config libsqlite3-dev nlohmann-json3-dev
-  rabbitmq-server librabbitmq-dev
+  rabbitmq-server librabbitmq-dev python3-pika
   postgresql-15 libpq-dev
   doxygen libspdlog-dev
   "$@"

@@ -10,6 +10,8 @@
 #   scripts/rabbitmq-test-broker.sh stop              stop it (and its epmd); no-op if stopped
 #   scripts/rabbitmq-test-broker.sh restart           stop, then start keeping its data
 #   scripts/rabbitmq-test-broker.sh status            exit 0 if it accepts connections
+#   scripts/rabbitmq-test-broker.sh ctl ARGS...       rabbitmqctl ARGS against it (e.g.
+#                                                     set_vm_memory_high_watermark 0)
 #
 # Environment (all optional):
 #   SPAKKY_RABBITMQ_PORT            AMQP port (default 26720). The node also uses PORT+1
@@ -235,8 +237,12 @@ case "$command" in
       exit 1
     fi
     ;;
+  ctl)
+    shift
+    ctl "$@"
+    ;;
   *)
-    sed -n '2,21p' "$0" >&2
+    sed -n '2,23p' "$0" >&2
     exit 2
     ;;
 esac

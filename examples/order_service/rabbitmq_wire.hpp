@@ -28,7 +28,8 @@ public:
       : transport_({.url = options.broker, .exchange = "shop.events", .connection_name = "order_service"}),
         consumer_(serializer_, {.url = options.broker, .exchange = "shop.events", .queue = "shop.shipping",
                                 .connection_name = "order_service shipping"}),
-        starting_(*this) {
+        starting_(*this),
+        send_only_(options.send_only) {
     connect(starting_);
   }
 
@@ -39,6 +40,10 @@ public:
   /// Waits (a few seconds at most) until the shipping service has handled what was sent, then
   /// stops it.
   void finish() override {
+    if (send_only_) {  // shipping_service, another process, handles them
+      std::printf("[rabbitmq] %zu message(s) confirmed by the broker, for the shipping service\n", starting_.sent);
+      return;
+    }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (handled() < starting_.sent && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -61,7 +66,7 @@ private:
   public:
     explicit StartingTransport(RabbitMqWire& wire) : wire_(wire) {}
     void send(std::string_view name, std::string_view payload, const spakky::event::Headers& headers) override {
-      if (!started_) {
+      if (!started_ && !wire_.send_only_) {
         wire_.consumer_.start();
         started_ = true;
         if (!wire_.consumer_.wait_until_consuming(std::chrono::seconds(15))) {
@@ -81,6 +86,7 @@ private:
   spakky::event::RabbitMqEventTransport transport_;
   spakky::event::RabbitMqEventConsumer consumer_;
   StartingTransport starting_;
+  bool send_only_;
 };
 
 inline std::unique_ptr<Wire> make_rabbitmq_wire(const Options& options) {

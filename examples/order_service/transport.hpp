@@ -27,6 +27,8 @@ struct Options {
   std::string broker;    ///< `--broker amqp://user:pass@host:port/vhost`; empty: in-memory broker
   std::string db = ":memory:";  ///< `--db PATH`: the SQLite database of orders and outbox
   std::string postgres;  ///< `--postgres URL`: PostgreSQL instead of SQLite
+  /// `--send-only` (with --broker): only send; another process (shipping_service) consumes.
+  bool send_only = false;
 };
 
 inline Options parse_options(int argc, char** argv) {
@@ -37,13 +39,15 @@ inline Options parse_options(int argc, char** argv) {
       options.broker = argv[++i];
     } else if (arg.rfind("--broker=", 0) == 0) {
       options.broker = std::string(arg.substr(9));
+    } else if (arg == "--send-only") {
+      options.send_only = true;
     } else if (arg == "--db" && i + 1 < argc) {
       options.db = argv[++i];
     } else if (arg == "--postgres" && i + 1 < argc) {
       options.postgres = argv[++i];
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--broker amqp://user:pass@host:port/vhost] [--db PATH | --postgres URL]\n",
+                   "usage: %s [--broker amqp://user:pass@host:port/vhost [--send-only]] [--db PATH | --postgres URL]\n",
                    argv[0]);
       std::exit(2);
     }

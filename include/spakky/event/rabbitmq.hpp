@@ -5,7 +5,9 @@
 /// <spakky/event.hpp>.
 
 #include <spakky/event/rabbitmq/amqp_url.hpp>
+#include <spakky/event/rabbitmq/async_rabbitmq_event_consumer.hpp>
 #include <spakky/event/rabbitmq/async_rabbitmq_event_transport.hpp>
+#include <spakky/event/rabbitmq/consumer_options.hpp>
 #include <spakky/event/rabbitmq/rabbitmq_event_consumer.hpp>
 #include <spakky/event/rabbitmq/rabbitmq_event_transport.hpp>
 #include <spakky/event/rabbitmq/transport_options.hpp>

@@ -1,9 +1,10 @@
 #pragma once
 /// @file
-/// IntegrationEventConsumer: the part every broker consumer shares (in-memory, RabbitMQ):
-/// it is an IEventConsumer for integration events, decodes a received message by its event
-/// name and dispatches it through an internal EventMediator, reporting what the broker
-/// should do with the message.
+/// IntegrationEventConsumer: the part every synchronous broker consumer shares (in-memory,
+/// RabbitMQ): it is an IEventConsumer for integration events, decodes a received message by
+/// its event name and dispatches it through an internal EventMediator, reporting what the
+/// broker should do with the message. BrokerConsumerBase: what it shares with the coroutine
+/// consumers (async_integration_event_consumer.hpp).
 
 #include <spakky/event/detail/escape.hpp>
 #include <spakky/event/dispatch_outcome.hpp>
@@ -27,7 +28,8 @@
 namespace spakky::event {
 
 /// One message as a broker consumer received it. Handlers can read it through
-/// IntegrationEventConsumer::current_message() while they run.
+/// IntegrationEventConsumer::current_message() (coroutine handlers:
+/// AsyncIntegrationEventConsumer::message_of()) while they run.
 struct IncomingMessage {
   std::string event_name;  ///< the event name the message was sent under (from the wire)
   std::string payload;     ///< the serialized event (JSON)
@@ -65,43 +67,21 @@ struct HandlingResult {
   DispatchOutcome outcome;                     ///< what the handlers did (empty for dead_letter)
 };
 
-/// Base of broker consumers: registration (IEventConsumer) and the decode-and-dispatch step.
-/// Only integration events (and their catch-all) can be registered; every registered event
-/// name is what the broker should route to this consumer (event_names()).
+/// What every broker consumer shares, synchronous (IntegrationEventConsumer) or coroutine
+/// (AsyncIntegrationEventConsumer<A>): which event names it is bound to, the
+/// UnhandledMessagePolicy, decoding a message, and turning what a dispatch did into a
+/// HandlingResult.
 ///
 /// A cancelled handler does not tell its consumer: the consumer finds out when a message
 /// arrives that no handler takes. Then the message is requeued or dead-lettered
 /// (UnhandledMessagePolicy, never acknowledged), and its event name is dropped from
 /// event_names() (a broker consumer unbinds it) unless a handler was registered meanwhile; a
 /// catch-all found gone unbinds the catch-all. Registering a handler again binds its name again.
-class IntegrationEventConsumer : public IEventConsumer {
+class BrokerConsumerBase {
 public:
-  /// A consumer decoding with `serializer`, which must outlive it.
-  explicit IntegrationEventConsumer(const IEventSerializer& serializer) : serializer_(serializer) {}
-
-  Subscription subscribe(ErasedEventHandler handler) override {
-    if (handler.kind() != EventKind::integration) {
-      throw EventError("a broker consumer takes integration-event handlers only; '" +
-                       detail::escape_for_log(handler.event_name()) + "' is not an integration event");
-    }
-    const bool catch_all = handler.is_catch_all();
-    const std::string name(handler.event_name());
-    Subscription subscription;
-    {
-      // Registered under the lock, with the generation bumped: handle() never drops a name
-      // whose handler was registered after its dispatch found none.
-      const std::lock_guard lock(names_mutex_);
-      subscription = mediator_.subscribe(std::move(handler));
-      ++generation_;
-      if (catch_all) {
-        catch_all_ = true;
-      } else if (std::find(names_.begin(), names_.end(), name) == names_.end()) {
-        names_.push_back(name);
-      }
-    }
-    on_bindings_changed();
-    return subscription;
-  }
+  BrokerConsumerBase(const BrokerConsumerBase&) = delete;
+  BrokerConsumerBase& operator=(const BrokerConsumerBase&) = delete;
+  virtual ~BrokerConsumerBase() = default;
 
   /// The names of the event types handlers are registered for (as far as the consumer knows:
   /// see the class comment), in registration order.
@@ -122,46 +102,70 @@ public:
     return catch_all_ || !names_.empty();
   }
 
-  /// What handle() makes of a message no handler took (default: requeue).
+  /// What handling makes of a message no handler took (default: requeue).
   void set_unhandled_policy(UnhandledMessagePolicy policy) noexcept { unhandled_policy_.store(policy); }
   /// The current policy for messages no handler took (set_unhandled_policy).
   [[nodiscard]] UnhandledMessagePolicy unhandled_policy() const noexcept { return unhandled_policy_.load(); }
 
-  /// Where handler failures are reported (besides the retry they cause).
-  void set_error_handler(ErrorHandler handler) { mediator_.set_error_handler(std::move(handler)); }
+protected:
+  /// A consumer decoding with `serializer`, which must outlive it.
+  explicit BrokerConsumerBase(const IEventSerializer& serializer) : serializer_(serializer) {}
 
-  /// The message being handled on this consumer, for its handlers; null outside a handler.
-  [[nodiscard]] const IncomingMessage* current_message() const noexcept { return current_; }
+  /// Registers `handler` through `subscribe` (which hands it to the consumer's mediator) and
+  /// binds its name. Throws EventError for a handler of anything but an integration event.
+  template <class Handler, class Subscribe>
+  Subscription add_route(Handler handler, Subscribe&& subscribe) {
+    if (handler.kind() != EventKind::integration) {
+      throw EventError("a broker consumer takes integration-event handlers only; '" +
+                       detail::escape_for_log(handler.event_name()) + "' is not an integration event");
+    }
+    const bool catch_all = handler.is_catch_all();
+    const std::string name(handler.event_name());
+    Subscription subscription;
+    {
+      // Registered under the lock, with the generation bumped: conclude() never drops a name
+      // whose handler was registered after its dispatch found none.
+      const std::lock_guard lock(names_mutex_);
+      subscription = subscribe(std::move(handler));
+      ++generation_;
+      if (catch_all) {
+        catch_all_ = true;
+      } else if (std::find(names_.begin(), names_.end(), name) == names_.end()) {
+        names_.push_back(name);
+      }
+    }
+    on_bindings_changed();
+    return subscription;
+  }
 
-  /// Decodes `message` by its event name and dispatches it to the handlers; never throws for
-  /// a bad message or a failing handler. A message no handler took is requeued or
-  /// dead-lettered by the UnhandledMessagePolicy, and its name unbound (see the class
-  /// comment). Calls from different threads are serialised (one message at a time); a
-  /// handler may cause a nested call on its own thread.
-  HandlingResult handle(const IncomingMessage& message) {
-    const std::lock_guard lock(handle_mutex_);
-    HandlingResult result;
-    std::unique_ptr<AbstractIntegrationEvent> event;
+  /// The event `message` holds, or null with `result` set to dead_letter and the reason
+  /// (unreadable: unknown name, malformed payload, wrong types). Never throws.
+  std::unique_ptr<AbstractIntegrationEvent> decode(const IncomingMessage& message, HandlingResult& result) const {
     try {
-      event = serializer_.deserialize(message.event_name, message.payload);
+      auto event = serializer_.deserialize(message.event_name, message.payload);
       if (!event) throw InvalidMessageError(message.event_name, "the serializer returned no event");
+      return event;
     } catch (const std::exception& e) {
       result.disposition = Disposition::dead_letter;
       result.reason = e.what();
-      return result;
     } catch (...) {
       result.disposition = Disposition::dead_letter;
       result.reason = "the serializer threw a non-standard exception";
-      return result;
     }
-    // A handler may make the broker deliver to this consumer again on this very thread (a
-    // synchronous broker): the lock is recursive and the outer message is restored after.
-    const std::uint64_t generation = this->generation();
-    const IncomingMessage* outer = std::exchange(current_, &message);
-    result.outcome = mediator_.dispatch_with_outcome(*event);
-    current_ = outer;
+    return nullptr;
+  }
+
+  /// Registrations so far: taken before a dispatch, given to conclude() after it.
+  [[nodiscard]] std::uint64_t generation() const {
+    const std::lock_guard lock(names_mutex_);
+    return generation_;
+  }
+
+  /// Sets the disposition of `result` from its outcome: ack, retry (a handler failed), or for
+  /// a message no handler took requeue / dead_letter by the policy, its name unbound.
+  void conclude(HandlingResult& result, std::string_view event_name, std::uint64_t generation) {
     if (result.outcome.handlers_run == 0) {
-      const std::string name(event->event_name());
+      const std::string name(event_name);
       forget(name, generation);
       result.disposition = unhandled_policy() == UnhandledMessagePolicy::requeue ? Disposition::requeue
                                                                                    : Disposition::dead_letter;
@@ -170,11 +174,11 @@ public:
     } else if (!result.outcome.succeeded()) {
       result.disposition = Disposition::retry;
       result.reason = describe(result.outcome.first_failure);
+    } else {
+      result.disposition = Disposition::ack;
     }
-    return result;
   }
 
-protected:
   /// Called after the set of names or the catch-all changed (a registration, or a name found
   /// without a handler), outside any lock of this class: a broker consumer binds or unbinds.
   virtual void on_bindings_changed() {}
@@ -186,11 +190,6 @@ protected:
   }
 
 private:
-  [[nodiscard]] std::uint64_t generation() const {
-    const std::lock_guard lock(names_mutex_);
-    return generation_;
-  }
-
   /// A dispatch of `name` found no handler (not even a catch-all): drop the name and the
   /// catch-all, unless a handler was registered since the dispatch began.
   void forget(const std::string& name, std::uint64_t generation) {
@@ -220,12 +219,54 @@ private:
   }
 
   const IEventSerializer& serializer_;
-  EventMediator mediator_;
   std::atomic<UnhandledMessagePolicy> unhandled_policy_{UnhandledMessagePolicy::requeue};
   mutable std::mutex names_mutex_;
   std::vector<std::string> names_;   // guarded by names_mutex_
   bool catch_all_ = false;           // guarded by names_mutex_
   std::uint64_t generation_ = 0;     // guarded by names_mutex_: registrations so far
+};
+
+/// Base of synchronous broker consumers: registration (IEventConsumer) and the
+/// decode-and-dispatch step. Only integration events (and their catch-all) can be registered;
+/// every registered event name is what the broker should route to this consumer
+/// (event_names(); see BrokerConsumerBase for what happens when handlers are cancelled).
+class IntegrationEventConsumer : public IEventConsumer, public BrokerConsumerBase {
+public:
+  /// A consumer decoding with `serializer`, which must outlive it.
+  explicit IntegrationEventConsumer(const IEventSerializer& serializer) : BrokerConsumerBase(serializer) {}
+
+  Subscription subscribe(ErasedEventHandler handler) override {
+    return add_route(std::move(handler), [this](ErasedEventHandler h) { return mediator_.subscribe(std::move(h)); });
+  }
+
+  /// Where handler failures are reported (besides the retry they cause).
+  void set_error_handler(ErrorHandler handler) { mediator_.set_error_handler(std::move(handler)); }
+
+  /// The message being handled on this consumer, for its handlers; null outside a handler.
+  [[nodiscard]] const IncomingMessage* current_message() const noexcept { return current_; }
+
+  /// Decodes `message` by its event name and dispatches it to the handlers; never throws for
+  /// a bad message or a failing handler. A message no handler took is requeued or
+  /// dead-lettered by the UnhandledMessagePolicy, and its name unbound (see
+  /// BrokerConsumerBase). Calls from different threads are serialised (one message at a
+  /// time); a handler may cause a nested call on its own thread.
+  HandlingResult handle(const IncomingMessage& message) {
+    const std::lock_guard lock(handle_mutex_);
+    HandlingResult result;
+    const std::unique_ptr<AbstractIntegrationEvent> event = decode(message, result);
+    if (!event) return result;
+    // A handler may make the broker deliver to this consumer again on this very thread (a
+    // synchronous broker): the lock is recursive and the outer message is restored after.
+    const std::uint64_t generation = this->generation();
+    const IncomingMessage* outer = std::exchange(current_, &message);
+    result.outcome = mediator_.dispatch_with_outcome(*event);
+    current_ = outer;
+    conclude(result, event->event_name(), generation);
+    return result;
+  }
+
+private:
+  EventMediator mediator_;
   std::recursive_mutex handle_mutex_;
   const IncomingMessage* current_ = nullptr;
 };

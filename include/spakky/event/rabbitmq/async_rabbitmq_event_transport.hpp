@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <coroutine>
@@ -23,6 +24,8 @@
 #include <cstdint>
 #include <exception>
 #include <map>
+#include <optional>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,6 +58,11 @@ namespace spakky::event {
 /// the same, all of them fail (one of them may in fact have been routed: a duplicate on
 /// retry, never a loss).
 ///
+/// Topology, heartbeats and connection.blocked as RabbitMqEventTransport: the worker sends the
+/// heartbeats of an idle connection; while the broker blocks publishing it publishes nothing
+/// and, after blocked_timeout, fails what waits (queued or awaiting a confirm) with
+/// TransportError.
+///
 /// Threads: the awaiting coroutine is resumed on the worker thread. Do not block there (in
 /// particular, never sync_wait on this transport, or destroy it, from such a continuation);
 /// hand heavy work to your own executor. send() may be called from any thread. A broker
@@ -76,6 +84,9 @@ public:
   /// connects on the first send.
   explicit AsyncRabbitMqEventTransport(RabbitMqTransportOptions options = {})
       : options_(std::move(options)), settings_(detail::rabbitmq::connect_settings(options_)) {
+    if (options_.topology == RabbitMqTopology::exchange && options_.exchange.empty()) {
+      throw EventError("AsyncRabbitMqEventTransport: the exchange name is empty (the exchange topology needs one)");
+    }
     if (options_.max_in_flight == 0) options_.max_in_flight = 1;
     if (::pipe(wake_) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
     for (const int fd : wake_) {
@@ -106,6 +117,9 @@ public:
   }
 
   [[nodiscard]] const RabbitMqTransportOptions& options() const noexcept { return options_; }
+
+  /// Connections opened so far (1 + reconnects).
+  [[nodiscard]] std::uint64_t connections() const noexcept { return connections_.load(); }
 
 private:
   using clock = std::chrono::steady_clock;
@@ -174,9 +188,11 @@ private:
     for (;;) {
       drain_wake_pipe();
       batch.clear();
+      const bool blocked = check_blocked();
       {
         const std::lock_guard lock(mutex_);
-        const std::size_t room = options_.max_in_flight > in_flight_.size() ? options_.max_in_flight - in_flight_.size() : 0;
+        std::size_t room = options_.max_in_flight > in_flight_.size() ? options_.max_in_flight - in_flight_.size() : 0;
+        if (blocked) room = 0;  // nothing is written while the broker blocks publishing
         const std::size_t take = std::min(room, queue_.size());
         batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
@@ -205,7 +221,8 @@ private:
   void wait_for_work() {
     {
       const std::lock_guard lock(mutex_);
-      if (!queue_.empty() && in_flight_.size() < options_.max_in_flight) return;  // more to take now
+      const bool blocked = connection_ && connection_->blocked();
+      if (!blocked && !queue_.empty() && in_flight_.size() < options_.max_in_flight) return;  // more to take now
     }
     pollfd fds[2]{};
     fds[0].fd = wake_[0];
@@ -220,21 +237,64 @@ private:
     // Confirm deadlines are checked every 100 ms while messages are in flight; an idle
     // connection is only woken for heartbeats (if any) or what the broker sends.
     int timeout_ms = -1;
-    if (!in_flight_.empty()) {
+    if (!in_flight_.empty() || blocked_since_) {
       timeout_ms = 100;
-    } else if (connection_ && settings_.heartbeat_seconds > 0) {
-      timeout_ms = settings_.heartbeat_seconds * 500;
+    } else if (connection_ && keepalive_ms_ > 0) {
+      timeout_ms = keepalive_ms_;
     }
     ::poll(fds, count, timeout_ms);
   }
 
   void open() {
     connection_.reset();
+    routed_.clear();
+    blocked_since_.reset();
     auto connection = std::make_unique<detail::rabbitmq::Connection>(settings_);
-    if (options_.declare_exchange) connection->declare_exchange(options_.exchange, options_.exchange_type);
+    try {
+      if (options_.declare_exchange && !options_.exchange.empty()) {
+        connection->declare_exchange(options_.exchange, options_.exchange_type, options_.exchange_durable);
+      }
+    } catch (const detail::rabbitmq::ChannelRefused& refused) {
+      const std::string advice = detail::rabbitmq::mismatch_advice(refused, "RabbitMqTransportOptions");
+      if (advice.empty()) throw;
+      throw detail::rabbitmq::ConnectionLost(advice + " (" + refused.what() + ")");
+    }
     if (options_.delivery_mode == RabbitMqDeliveryMode::confirmed) connection->select_confirms();
     connection_ = std::move(connection);
     published_ = 0;
+    keepalive_ms_ = amqp_get_heartbeat(connection_->state()) * 250;
+    last_service_ = clock::now();
+    connections_.fetch_add(1);
+  }
+
+  /// queue_per_event: the queue named after the event exists (declared if missing) and is
+  /// bound to a named exchange; once per name and connection.
+  void route(std::string_view event_name) {
+    if (options_.topology != RabbitMqTopology::queue_per_event) return;
+    const std::string name(event_name);
+    if (routed_.count(name) != 0) return;
+    connection_->ensure_queue(name, detail::rabbitmq::QueueSpec{});
+    if (!options_.exchange.empty()) connection_->bind_queue(name, options_.exchange, name);
+    routed_.insert(name);
+  }
+
+  /// True while the broker blocks publishing; once that lasted blocked_timeout, fails what
+  /// waits for it (queued sends, and confirms it holds up: the connection is replaced).
+  bool check_blocked() {
+    if (!connection_ || !connection_->blocked()) {
+      blocked_since_.reset();
+      return false;
+    }
+    if (!blocked_since_) blocked_since_ = clock::now();
+    if (clock::now() - *blocked_since_ >= options_.blocked_timeout) {
+      const std::string reason = "the broker blocks publishing (connection.blocked: " + connection_->blocked_reason() +
+                                 ") and did not unblock within " + std::to_string(options_.blocked_timeout.count()) +
+                                 " ms";
+      fail_queued(reason);
+      if (!in_flight_.empty()) lose_connection(reason);
+      blocked_since_ = clock::now();  // what comes later waits its own blocked_timeout
+    }
+    return connection_ && connection_->blocked();
   }
 
   void publish(const std::vector<Request*>& batch) {
@@ -251,6 +311,11 @@ private:
         return;
       }
     }
+    if (connection_->blocked()) {  // found blocked while reading above: these wait for it
+      const std::lock_guard lock(mutex_);
+      queue_.insert(queue_.begin(), batch.begin(), batch.end());
+      return;
+    }
     const bool confirmed = options_.delivery_mode == RabbitMqDeliveryMode::confirmed;
     const bool mandatory = confirmed && options_.mandatory;
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -263,6 +328,7 @@ private:
       const amqp_basic_properties_t properties = detail::rabbitmq::message_properties(
           request.event_name, options_.content_type, options_.persistent, table_);
       try {
+        route(request.event_name);
         connection_->publish(options_.exchange, request.event_name, properties, request.payload, mandatory);
       } catch (const detail::rabbitmq::ConnectionLost& error) {
         lose_connection(error.what());
@@ -282,7 +348,12 @@ private:
     if (!connection_) return;
     try {
       amqp_frame_t frame;
-      while (connection_->readable() && connection_->next_frame(frame, std::chrono::milliseconds(0))) {
+      // An idle connection is read once per quarter heartbeat anyway: librabbitmq sends the
+      // heartbeats that are due when it is read.
+      bool service = keepalive_ms_ > 0 && clock::now() - last_service_ >= std::chrono::milliseconds(keepalive_ms_);
+      if (service) last_service_ = clock::now();
+      while ((std::exchange(service, false) || connection_->readable()) &&
+             connection_->next_frame(frame, std::chrono::milliseconds(0))) {
         if (frame.frame_type == AMQP_FRAME_METHOD && frame.channel == detail::rabbitmq::Connection::channel) {
           if (frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
             const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
@@ -389,6 +460,11 @@ private:
   std::map<std::uint64_t, InFlight> in_flight_;
   std::vector<Request*> done_;
   detail::rabbitmq::HeaderTable table_;
+  std::set<std::string> routed_;  // queue_per_event: names whose queue is known on this connection
+  std::optional<clock::time_point> blocked_since_;
+  int keepalive_ms_ = 0;  // a quarter of the negotiated heartbeat (0: none)
+  clock::time_point last_service_{};
+  std::atomic<std::uint64_t> connections_{0};
 
   std::thread worker_;  // last: starts after everything above is constructed
 };

@@ -8,12 +8,18 @@
 #include <spakky/event/rabbitmq/detail/amqp_connection.hpp>
 #include <spakky/event/rabbitmq/transport_options.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 namespace spakky::event {
@@ -28,6 +34,19 @@ namespace spakky::event {
 /// Confirmed sends are `mandatory` (RabbitMqTransportOptions::mandatory, default on): a
 /// message that no queue is bound for fails its send with TransportError instead of being
 /// confirmed and dropped, so a send the broker could not route is never reported as sent.
+///
+/// Topology (RabbitMqTransportOptions::topology): the exchange of the options, or with
+/// `queue_per_event` the Python spakky-rabbitmq plugin's queue per event
+/// (RabbitMqTransportOptions::python_spakky()), whose queue is looked up, and declared if
+/// missing, before the first message of each event name on a connection. An exchange that
+/// exists with another type or durability fails the send with a TransportError that names the
+/// option to set.
+///
+/// Heartbeats are on (30 s) and the transport keeps the connection alive itself: a helper
+/// thread reads the idle connection every quarter of the interval, which sends the heartbeats
+/// that are due. While the broker blocks publishing (connection.blocked, a memory or disk
+/// alarm), a send waits at most blocked_timeout and then fails with TransportError; it never
+/// blocks for good.
 ///
 /// Connection: one AMQP connection, opened by the first send (or by connect()), declaring
 /// the exchange. A connection found dropped (broker restarted, closed by the broker) is
@@ -51,10 +70,21 @@ class RabbitMqEventTransport final : public IEventTransport {
 public:
   /// Reads the options (throws EventError for an invalid URL); does not connect yet.
   explicit RabbitMqEventTransport(RabbitMqTransportOptions options = {})
-      : options_(std::move(options)), settings_(detail::rabbitmq::connect_settings(options_)) {}
+      : options_(std::move(options)), settings_(detail::rabbitmq::connect_settings(options_)) {
+    if (options_.topology == RabbitMqTopology::exchange && options_.exchange.empty()) {
+      throw EventError("RabbitMqEventTransport: the exchange name is empty (the exchange topology needs one)");
+    }
+  }
 
   RabbitMqEventTransport(const RabbitMqEventTransport&) = delete;
   RabbitMqEventTransport& operator=(const RabbitMqEventTransport&) = delete;
+
+  /// Stops the heartbeat thread and closes the connection.
+  ~RabbitMqEventTransport() override {
+    stop_keeper();
+    const std::lock_guard lock(mutex_);
+    connection_.reset();
+  }
 
   /// Publishes one message (see the class comment for when it returns). Throws TransportError
   /// if the broker cannot be reached, refuses, cannot route (mandatory) or does not confirm
@@ -75,12 +105,15 @@ public:
       open(event_name);
       fresh = true;
     }
+    wait_while_blocked(event_name);
+    route(event_name);
     try {
       connection_->publish(options_.exchange, event_name, properties, payload, mandatory);
     } catch (const detail::rabbitmq::ConnectionLost& error) {
       connection_.reset();
       if (fresh) throw TransportError(event_name, error.what());
       open(event_name);  // the old connection had gone stale: nothing reached the broker
+      route(event_name);
       try {
         connection_->publish(options_.exchange, event_name, properties, payload, mandatory);
       } catch (const detail::rabbitmq::ConnectionLost& again) {
@@ -111,20 +144,114 @@ public:
     return connection_ && connection_->usable();
   }
 
+  /// Connections opened so far (1 + reconnects).
+  [[nodiscard]] std::uint64_t connections() const noexcept { return connections_.load(); }
+
   [[nodiscard]] const RabbitMqTransportOptions& options() const noexcept { return options_; }
 
 private:
   /// Opens a new connection, declares the exchange and selects confirms.
   void open(std::string_view event_name) {
     connection_.reset();
+    routed_.clear();
     try {
       auto connection = std::make_unique<detail::rabbitmq::Connection>(settings_);
-      if (options_.declare_exchange) connection->declare_exchange(options_.exchange, options_.exchange_type);
+      if (options_.declare_exchange && !options_.exchange.empty()) {
+        connection->declare_exchange(options_.exchange, options_.exchange_type, options_.exchange_durable);
+      }
       if (options_.delivery_mode == RabbitMqDeliveryMode::confirmed) connection->select_confirms();
       connection_ = std::move(connection);
       published_ = 0;
+      connections_.fetch_add(1);
+    } catch (const detail::rabbitmq::ChannelRefused& refused) {
+      const std::string advice = detail::rabbitmq::mismatch_advice(refused, "RabbitMqTransportOptions");
+      throw TransportError(event_name, advice.empty() ? std::string(refused.what())
+                                                      : advice + " (" + refused.what() + ")");
     } catch (const detail::rabbitmq::ConnectionLost& error) {
       throw TransportError(event_name, error.what());
+    }
+    start_keeper();
+  }
+
+  /// queue_per_event: the queue named after the event exists (declared durable if it did not)
+  /// and, through a named exchange, is bound by the event name; once per name and connection.
+  void route(std::string_view event_name) {
+    if (options_.topology != RabbitMqTopology::queue_per_event) return;
+    const std::string name(event_name);
+    if (routed_.count(name) != 0) return;
+    try {
+      connection_->ensure_queue(name, detail::rabbitmq::QueueSpec{});
+      if (!options_.exchange.empty()) connection_->bind_queue(name, options_.exchange, name);
+    } catch (const detail::rabbitmq::ConnectionLost& error) {
+      connection_.reset();
+      throw TransportError(event_name, error.what());
+    }
+    routed_.insert(name);
+  }
+
+  /// Waits (reading the connection) while the broker blocks publishing, at most
+  /// blocked_timeout; then throws TransportError.
+  void wait_while_blocked(std::string_view event_name) {
+    if (!connection_->blocked()) return;
+    const auto deadline = std::chrono::steady_clock::now() + options_.blocked_timeout;
+    try {
+      amqp_frame_t frame;
+      while (connection_->blocked()) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+          throw TransportError(event_name, "the broker blocks publishing (connection.blocked: " +
+                                               connection_->blocked_reason() + ") and did not unblock within " +
+                                               std::to_string(options_.blocked_timeout.count()) + " ms");
+        }
+        if (connection_->next_frame(frame, std::min(left, std::chrono::milliseconds(100)))) connection_->release_buffers();
+      }
+    } catch (const detail::rabbitmq::ConnectionLost& error) {
+      connection_.reset();
+      throw TransportError(event_name, std::string("the connection dropped while the broker blocked publishing: ") +
+                                           error.what());
+    }
+  }
+
+  // ---- the keeper: sends heartbeats on an idle connection ----------------------------------
+
+  void start_keeper() {
+    const int heartbeat = amqp_get_heartbeat(connection_->state());
+    keepalive_ms_.store(heartbeat * 250);
+    if (heartbeat <= 0 || keeper_.joinable()) return;
+    keeper_ = std::thread([this] { keep_alive(); });
+  }
+
+  void stop_keeper() noexcept {
+    if (!keeper_.joinable()) return;
+    {
+      const std::lock_guard lock(keeper_mutex_);
+      keeper_stop_ = true;
+    }
+    keeper_wake_.notify_all();
+    keeper_.join();
+  }
+
+  /// Every quarter of the heartbeat interval, reads what arrived on the idle connection (a send
+  /// in progress holds the mutex and reads it itself): librabbitmq sends the heartbeats that
+  /// are due on every read, and a close or connection.blocked is noticed.
+  void keep_alive() {
+    std::unique_lock lock(keeper_mutex_);
+    while (!keeper_stop_) {
+      const auto period = std::chrono::milliseconds(std::max(keepalive_ms_.load(), 50));
+      keeper_wake_.wait_for(lock, period, [&] { return keeper_stop_; });
+      if (keeper_stop_) return;
+      lock.unlock();
+      {
+        const std::unique_lock io(mutex_, std::try_to_lock);
+        if (io.owns_lock() && connection_ && connection_->usable()) {
+          try {
+            amqp_frame_t frame;
+            while (connection_->next_frame(frame, std::chrono::milliseconds(0))) connection_->release_buffers();
+          } catch (const detail::rabbitmq::ConnectionLost&) {  // the next send opens a new one
+          }
+        }
+      }
+      lock.lock();
     }
   }
 
@@ -157,13 +284,23 @@ private:
     using clock = std::chrono::steady_clock;
     const auto deadline = clock::now() + options_.confirm_timeout;
     std::string returned;  // why the broker handed the message back, if it did
+    std::optional<clock::time_point> blocked_until;  // set once connection.blocked holds the confirm up
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+      if (connection_->blocked() && !blocked_until) blocked_until = clock::now() + options_.blocked_timeout;
+      if (blocked_until && clock::now() >= *blocked_until && connection_->blocked()) {
+        const std::string reason = connection_->blocked_reason();
+        connection_.reset();  // a late confirm cannot be matched any more: start afresh
+        throw TransportError(event_name, "the broker blocks publishing (connection.blocked: " + reason +
+                                             ") and did not confirm the message within " +
+                                             std::to_string(options_.blocked_timeout.count()) + " ms");
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
       if (left.count() <= 0) {
         connection_.reset();  // a late confirm cannot be matched any more: start afresh
         throw TransportError(event_name, "the broker did not confirm the message within " +
                                              std::to_string(options_.confirm_timeout.count()) + " ms");
       }
+      if (blocked_until) left = std::min(left, std::chrono::milliseconds(100));
       amqp_frame_t frame;
       bool got = false;
       try {
@@ -211,6 +348,14 @@ private:
   std::uint64_t published_ = 0;  // delivery tag of the last publish on this connection
   std::chrono::steady_clock::time_point last_check_{};  // unconfirmed mode: last poll of the socket
   detail::rabbitmq::HeaderTable table_;
+  std::set<std::string> routed_;  // queue_per_event: names whose queue is known on this connection
+  std::atomic<std::uint64_t> connections_{0};
+
+  std::thread keeper_;
+  std::mutex keeper_mutex_;
+  std::condition_variable keeper_wake_;
+  bool keeper_stop_ = false;  // guarded by keeper_mutex_
+  std::atomic<int> keepalive_ms_{0};
 };
 
 }  // namespace spakky::event

@@ -34,6 +34,31 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+/// The broker refused an operation and closed the channel (or the connection) with a reply
+/// code: 406 PRECONDITION_FAILED for a declaration that does not match what exists, 404 for a
+/// passive declaration of something missing, 403 for a missing permission.
+class ChannelRefused : public ConnectionLost {
+public:
+  ChannelRefused(std::string what, int code, std::string text)
+      : ConnectionLost(std::move(what)), code_(code), text_(std::move(text)) {}
+  [[nodiscard]] int code() const noexcept { return code_; }
+  /// The broker's reply text, e.g. "PRECONDITION_FAILED - inequivalent arg 'type' ...".
+  [[nodiscard]] const std::string& text() const noexcept { return text_; }
+
+private:
+  int code_;
+  std::string text_;
+};
+
+/// How a queue is declared (when it does not exist yet): durable, and the optional arguments.
+struct QueueSpec {
+  bool durable = true;
+  std::string type;                    ///< x-queue-type ("quorum", "classic"); empty: none
+  std::int64_t message_ttl_ms = -1;    ///< x-message-ttl; negative: none
+  std::int64_t max_length = -1;        ///< x-max-length; negative: none
+  std::string overflow;                ///< x-overflow ("drop-head", "reject-publish"); empty: none
+};
+
 /// How to reach and talk to the broker.
 struct ConnectSettings {
   AmqpUrl url;
@@ -221,8 +246,10 @@ public:
   /// False once the connection failed or was closed; the owner makes a new one.
   [[nodiscard]] bool usable() const noexcept { return usable_; }
 
-  void declare_exchange(std::string_view name, std::string_view type) {
-    amqp_exchange_declare(state_, channel, bytes(name), bytes(type), /*passive=*/0, /*durable=*/1,
+  /// Declares an exchange (not auto-deleted, not internal). Throws ChannelRefused (406) if it
+  /// exists with another type or durability.
+  void declare_exchange(std::string_view name, std::string_view type, bool durable = true) {
+    amqp_exchange_declare(state_, channel, bytes(name), bytes(type), /*passive=*/0, durable ? 1 : 0,
                           /*auto_delete=*/0, /*internal=*/0, amqp_empty_table);
     check_rpc("declare exchange '" + std::string(name) + "'");
   }
@@ -230,18 +257,73 @@ public:
   /// Declares a durable queue; a non-empty `type` ("quorum", "classic", ...) is passed as
   /// its x-queue-type argument.
   void declare_queue(std::string_view name, std::string_view type = {}) {
-    amqp_table_entry_t argument{};
-    amqp_table_t arguments = amqp_empty_table;
-    if (!type.empty()) {
-      argument.key = amqp_cstring_bytes("x-queue-type");
-      argument.value.kind = AMQP_FIELD_KIND_UTF8;
-      argument.value.value.bytes = bytes(type);
-      arguments = {1, &argument};
+    QueueSpec spec;
+    spec.type = std::string(type);
+    declare_queue(name, spec);
+  }
+
+  /// Declares a queue as `spec` says. Throws ChannelRefused (406) if it exists otherwise.
+  void declare_queue(std::string_view name, const QueueSpec& spec) {
+    amqp_table_entry_t entries[4]{};
+    int count = 0;
+    if (!spec.type.empty()) {
+      entries[count].key = amqp_cstring_bytes("x-queue-type");
+      entries[count].value.kind = AMQP_FIELD_KIND_UTF8;
+      entries[count++].value.value.bytes = bytes(spec.type);
     }
-    amqp_queue_declare(state_, channel, bytes(name), /*passive=*/0, /*durable=*/1, /*exclusive=*/0,
+    if (spec.message_ttl_ms >= 0) {
+      entries[count].key = amqp_cstring_bytes("x-message-ttl");
+      entries[count].value.kind = AMQP_FIELD_KIND_I64;
+      entries[count++].value.value.i64 = spec.message_ttl_ms;
+    }
+    if (spec.max_length >= 0) {
+      entries[count].key = amqp_cstring_bytes("x-max-length");
+      entries[count].value.kind = AMQP_FIELD_KIND_I64;
+      entries[count++].value.value.i64 = spec.max_length;
+    }
+    if (!spec.overflow.empty()) {
+      entries[count].key = amqp_cstring_bytes("x-overflow");
+      entries[count].value.kind = AMQP_FIELD_KIND_UTF8;
+      entries[count++].value.value.bytes = bytes(spec.overflow);
+    }
+    const amqp_table_t arguments{count, entries};
+    amqp_queue_declare(state_, channel, bytes(name), /*passive=*/0, spec.durable ? 1 : 0, /*exclusive=*/0,
                        /*auto_delete=*/0, arguments);
     check_rpc("declare queue '" + std::string(name) + "'");
   }
+
+  /// True if queue `name` exists (a passive declaration, on a second channel that the
+  /// broker's 404 for a missing queue closes instead of the main one).
+  bool queue_exists(std::string_view name) {
+    if (!side_open_) {
+      amqp_channel_open(state_, side_channel);
+      check_rpc("open a channel", side_channel);
+      side_open_ = true;
+    }
+    amqp_queue_declare(state_, side_channel, bytes(name), /*passive=*/1, 0, 0, 0, amqp_empty_table);
+    try {
+      check_rpc("look up queue '" + std::string(name) + "'", side_channel);
+      return true;
+    } catch (const ChannelRefused& refused) {
+      if (refused.code() != 404 || !usable()) throw;
+      side_open_ = false;  // the broker closed the side channel
+      return false;
+    }
+  }
+
+  /// Declares queue `name` as `spec` says unless it exists already (whatever its settings):
+  /// how spakky-event meets queues another program (the Python spakky-rabbitmq plugin)
+  /// declared with other settings. True if it declared it.
+  bool ensure_queue(std::string_view name, const QueueSpec& spec) {
+    if (queue_exists(name)) return false;
+    declare_queue(name, spec);
+    return true;
+  }
+
+  /// True while the broker blocks this connection's publishes (connection.blocked: a
+  /// resource alarm such as memory or disk); reason() says why.
+  [[nodiscard]] bool blocked() const noexcept { return blocked_; }
+  [[nodiscard]] const std::string& blocked_reason() const noexcept { return blocked_reason_; }
 
   void bind_queue(std::string_view queue, std::string_view exchange, std::string_view routing_key) {
     amqp_queue_bind(state_, channel, bytes(queue), bytes(exchange), bytes(routing_key), amqp_empty_table);
@@ -292,8 +374,9 @@ public:
     if (status != AMQP_STATUS_OK) lost("publish failed: " + status_text(status));
   }
 
-  void ack(std::uint64_t delivery_tag) {
-    const int status = amqp_basic_ack(state_, channel, delivery_tag, /*multiple=*/0);
+  /// Acknowledges `delivery_tag` (with `multiple`: every unacknowledged delivery up to it).
+  void ack(std::uint64_t delivery_tag, bool multiple = false) {
+    const int status = amqp_basic_ack(state_, channel, delivery_tag, multiple ? 1 : 0);
     if (status != AMQP_STATUS_OK) lost("ack failed: " + status_text(status));
   }
 
@@ -306,6 +389,17 @@ public:
     if (status == AMQP_STATUS_TIMEOUT) return false;
     if (status != AMQP_STATUS_OK) lost("connection lost: " + status_text(status));
     if (frame.frame_type != AMQP_FRAME_METHOD) return true;
+    if (frame.payload.method.id == AMQP_CONNECTION_BLOCKED_METHOD) {
+      const auto* blocked = static_cast<const amqp_connection_blocked_t*>(frame.payload.method.decoded);
+      blocked_ = true;
+      blocked_reason_ = view(blocked->reason);
+      return true;
+    }
+    if (frame.payload.method.id == AMQP_CONNECTION_UNBLOCKED_METHOD) {
+      blocked_ = false;
+      blocked_reason_.clear();
+      return true;
+    }
     if (frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
       const auto* close = static_cast<const amqp_connection_close_t*>(frame.payload.method.decoded);
       std::string reason = "the broker closed the connection: " + std::to_string(close->reply_code) + " " +
@@ -393,17 +487,21 @@ private:
     timeval rpc_tv = to_timeval(settings.rpc_timeout);
     amqp_set_rpc_timeout(state_, &rpc_tv);
 
-    // Client properties: a name for the connection, and the consumer-cancel notification
-    // (the broker tells a consumer when its queue is deleted).
-    amqp_table_entry_t capability[1];
+    // Client properties: a name for the connection, the consumer-cancel notification (the
+    // broker tells a consumer when its queue is deleted) and connection.blocked.
+    amqp_table_entry_t capability[2];
     capability[0].key = amqp_cstring_bytes("consumer_cancel_notify");
     capability[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
     capability[0].value.value.boolean = 1;
+    // The broker tells us when a resource alarm (memory, disk) blocks our publishes.
+    capability[1].key = amqp_cstring_bytes("connection.blocked");
+    capability[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    capability[1].value.value.boolean = 1;
     amqp_table_entry_t properties[3];
     int count = 0;
     properties[count].key = amqp_cstring_bytes("capabilities");
     properties[count].value.kind = AMQP_FIELD_KIND_TABLE;
-    properties[count].value.value.table.num_entries = 1;
+    properties[count].value.value.table.num_entries = 2;
     properties[count].value.value.table.entries = capability;
     ++count;
     properties[count].key = amqp_cstring_bytes("product");
@@ -433,17 +531,31 @@ private:
     check_rpc("open a channel");
   }
 
-  void check_rpc(const std::string& what) {
+  void check_rpc(const std::string& what, amqp_channel_t on = channel) {
     const amqp_rpc_reply_t reply = amqp_get_rpc_reply(state_);
     if (reply.reply_type == AMQP_RESPONSE_NORMAL) return;
     if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION) {
       if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        const auto* close = static_cast<const amqp_connection_close_t*>(reply.reply.decoded);
+        const int code = close->reply_code;
+        std::string text(view(close->reply_text));
         amqp_connection_close_ok_t close_ok{};
         amqp_send_method(state_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &close_ok);
         can_close_ = false;
-      } else if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        usable_ = false;
+        throw ChannelRefused("cannot " + what + ": " + describe_reply(reply), code, std::move(text));
+      }
+      if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        const auto* close = static_cast<const amqp_channel_close_t*>(reply.reply.decoded);
+        const int code = close->reply_code;
+        std::string text(view(close->reply_text));
+        std::string message = "cannot " + what + ": " + describe_reply(reply);
         amqp_channel_close_ok_t close_ok{};
-        amqp_send_method(state_, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+        amqp_send_method(state_, on, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+        // The main channel closed: the connection is of no more use. The side channel
+        // (passive look-ups) is simply opened again.
+        if (on == channel) usable_ = false;
+        throw ChannelRefused(std::move(message), code, std::move(text));
       }
     } else if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
       // A timeout or socket error: the library may have closed the socket already.
@@ -456,10 +568,61 @@ private:
     lost("cannot " + what + ": " + describe_reply(reply));
   }
 
+  static constexpr amqp_channel_t side_channel = 2;
+
   amqp_connection_state_t state_;
   bool usable_ = true;
   bool can_close_ = false;
+  bool side_open_ = false;
+  bool blocked_ = false;
+  std::string blocked_reason_;
 };
+
+/// What an options struct must say to use an exchange or queue that exists with other settings
+/// than the ones it was about to declare: from the broker's 406 text ("inequivalent arg 'type'
+/// for exchange 'x' in vhost '/': received 'topic' but current is 'direct'"). `options` names
+/// the options struct (RabbitMqTransportOptions, ...). Empty if `refused` is no such mismatch.
+inline std::string mismatch_advice(const ChannelRefused& refused, std::string_view options) {
+  if (refused.code() != 406) return {};
+  const std::string& text = refused.text();
+  const auto arg_at = text.find("inequivalent arg '");
+  if (arg_at == std::string::npos) return {};
+  const auto arg_begin = arg_at + 18;
+  const auto arg_end = text.find('\'', arg_begin);
+  if (arg_end == std::string::npos) return {};
+  const std::string arg = text.substr(arg_begin, arg_end - arg_begin);
+  const bool exchange = text.find("for exchange '") != std::string::npos;
+  std::string current;
+  if (const auto cur = text.find("current is "); cur != std::string::npos) {
+    current = text.substr(cur + 11);
+    if (current.rfind("the value ", 0) == 0) current.erase(0, 10);
+    if (current.size() >= 2 && current.front() == '\'' && current.back() == '\'') current = current.substr(1, current.size() - 2);
+    if (current == "none") current.clear();
+  }
+  std::string advice;
+  const std::string o(options);
+  if (exchange && arg == "type") {
+    advice = "set " + o + "::exchange_type = \"" + current + "\"";
+  } else if (exchange && arg == "durable") {
+    advice = "set " + o + "::exchange_durable = " + current;
+  } else if (arg == "durable") {
+    advice = "the queue exists with durable = " + current + ": delete it, or declare it elsewhere as this consumer needs it";
+  } else if (arg == "x-queue-type") {
+    advice = "set " + o + "::queue_type = \"" + current + "\"";
+  } else if (arg == "x-message-ttl") {
+    advice = "set " + o + "::message_ttl = " + (current.empty() ? "{} (none)" : current + " ms");
+  } else if (arg == "x-max-length") {
+    advice = "set " + o + "::max_length = " + (current.empty() ? "{} (none)" : current);
+  } else {
+    advice = "declare it with the settings it has (argument '" + arg + "')";
+  }
+  std::string hint = exchange ? " (RabbitMqTopology::queue_per_event declares exchanges as the Python spakky-rabbitmq "
+                                "plugin does, with pika's defaults: type \"direct\", not durable), or set " + o +
+                                    "::declare_exchange = false to use it as it is"
+                              : "";
+  return (exchange ? "the exchange exists with other settings than " : "the queue exists with other settings than ") + o +
+         " declares: " + advice + hint;
+}
 
 /// The properties every spakky message carries: type = event name, content type, persistence
 /// and the headers (the table views `headers`, which must outlive the publish).
