@@ -4,12 +4,14 @@
 #include <spakky/event/bus/direct_event_bus.hpp>
 #include <spakky/event/inmemory/in_memory_transport.hpp>
 #include <spakky/event/json.hpp>
+#include <spakky/event/task.hpp>
 
 #include "support/counting_metrics.hpp"
 #include "support/log_capture.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -101,4 +103,30 @@ TEST_CASE("with the log silenced and no observer, the in-memory broker still ret
   CHECK(calls == 2);
   CHECK(consumer.dead_letters().size() == 1);
   CHECK(log.size() == 0);
+}
+
+TEST_CASE("the coroutine in-memory consumer reports retried, dead-lettered and consumed messages the same way",
+          "[inmemory][observability][async]") {
+  CountingMetrics metrics;
+  LogCapture log;
+  Wire wire;
+  ev::AsyncInMemoryEventConsumer<> consumer(wire.transport, wire.serializer, {.max_delivery_attempts = 2});
+  auto sub = consumer.register_handler([](const InvoiceIssued& e) -> ev::Task<> {
+    if (e.invoice == "inv-2") throw std::runtime_error("ledger locked");
+    co_return;
+  });
+
+  wire.bus.send(InvoiceIssued("inv-1"));
+  wire.bus.send(InvoiceIssued("inv-2"));
+  REQUIRE(consumer.wait_idle(std::chrono::seconds(30)));
+
+  CHECK(metrics.sent == 2);
+  CHECK(metrics.consumed == 1);
+  CHECK(metrics.retried == 1);
+  CHECK(metrics.dead_lettered == 1);
+  const auto dead = log.matching("inmemory", "dead-lettered");
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].level == ev::LogLevel::error);
+  CHECK(dead[0].message == "dead-lettered 'InvoiceIssued' after 2 deliveries: ledger locked");
+  CHECK(log.matching("inmemory", "delivery 1 of 'InvoiceIssued' failed, delivering it again: ledger locked").size() == 1);
 }
