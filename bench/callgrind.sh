@@ -78,6 +78,17 @@ record function_loop miss "$miss_loop"
 record mediator miss "$miss_mediator"
 printf '| %-14s | %13s | %13s | %13s | %13s | %13s |\n' "miss" "$miss_loop" "$miss_mediator" "" "" ""
 
+# The metrics hook: the mediator with an observer installed that overrides nothing (one
+# virtual call per dispatch); `mediator` above is the same dispatch with none installed.
+printf '\nMediator with an empty MetricsObserver installed (instructions per dispatch):\n\n'
+printf '| %-14s | %13s | %23s |\n|%s|%s|%s|\n' "handlers" "mediator" "mediator_empty_observer" \
+  "----------------" "--------------:" "------------------------:"
+for h in 1 10 100; do
+  v=$(per_op "$h" mediator_empty_observer)
+  record mediator_empty_observer "$h" "$v"
+  printf '| %-14s | %13s | %23s |\n' "$h" "${ir[mediator.$h]}" "$v"
+done
+
 printf '\nRegister + cancel with 10 handlers present (instructions per pair):\n\n'
 printf '| %-28s | %12s |\n|%s|%s|\n' "operation" "instructions" "------------------------------" "-------------:"
 for mode in mediator_register_cancel signals2_connect_disconnect sigc_connect_disconnect; do

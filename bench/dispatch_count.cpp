@@ -14,10 +14,13 @@
 // dispatch co_awaited in one Task<> loop under one sync_wait), async_sync_wait (the same
 // mediator, one sync_wait per dispatch); mediator_register_cancel, signals2_connect_disconnect,
 // sigc_connect_disconnect (one registration and its cancellation per iteration, with <handlers>
-// handlers present).
+// handlers present); mediator_empty_observer (mediator, with a MetricsObserver that overrides
+// nothing installed: what an installed observer costs; `mediator` itself has none installed).
 
 #include "bench_common.hpp"
 #include "fixtures.hpp"
+
+#include <spakky/event/observability/metrics.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +47,10 @@ void run(bench::Fixture& f, bench::AsyncFixture* async, std::string_view mode, s
     signals2_n(f.signals2, f.ping, n);
   } else if (mode == "sigc") {
     sigc_n(f.sigc, f.ping, n);
+  } else if (mode == "mediator_empty_observer") {
+    static spakky::event::MetricsObserver empty;  // overrides nothing
+    const spakky::event::ScopedMetricsObserver installed(empty);
+    mediator_dispatch_n(f.mediator, f.ping, n);
   } else if (mode == "mediator_no_handlers") {
     mediator_dispatch_n(f.mediator, f.unheard, n);
   } else if (mode == "empty_loop") {
@@ -69,7 +76,7 @@ int main(int argc, char** argv) {
   if (argc != 4) {
     std::fprintf(stderr,
                  "usage: %s <handlers> <iterations> <mode>\n"
-                 "modes: empty_loop mediator publisher function_loop signals2 sigc mediator_no_handlers "
+                 "modes: empty_loop mediator mediator_empty_observer publisher function_loop signals2 sigc mediator_no_handlers "
                  "function_loop_no_handlers async_mediator async_sync_wait mediator_register_cancel "
                  "signals2_connect_disconnect sigc_connect_disconnect\n",
                  argv[0]);

@@ -10,6 +10,7 @@ packages=(
   valgrind pkg-config libsqlite3-dev nlohmann-json3-dev
   rabbitmq-server librabbitmq-dev python3-pika
   postgresql-15 libpq-dev
+  doxygen libspdlog-dev
   "$@"
 )
 

@@ -63,10 +63,15 @@ public:
   }
 
 protected:
+  /// An aggregate with no pending events.
   AbstractAggregateRoot() = default;
+  /// Copies the aggregate with its pending events (the events are shared, not copied).
   AbstractAggregateRoot(const AbstractAggregateRoot&) = default;
+  /// Moves the aggregate with its pending events.
   AbstractAggregateRoot(AbstractAggregateRoot&&) = default;
+  /// Copies the pending events (shared, not copied) along with the aggregate.
   AbstractAggregateRoot& operator=(const AbstractAggregateRoot&) = default;
+  /// Moves the pending events along with the aggregate.
   AbstractAggregateRoot& operator=(AbstractAggregateRoot&&) = default;
 
 private:
@@ -95,7 +100,9 @@ public:
   [[nodiscard]] const std::vector<AbstractAggregateRoot*>& all() const noexcept { return aggregates_; }
   /// Forgets every aggregate (their events stay on them).
   void clear() noexcept { aggregates_.clear(); }
+  /// How many aggregates are collected.
   [[nodiscard]] std::size_t size() const noexcept { return aggregates_.size(); }
+  /// True if no aggregate is collected.
   [[nodiscard]] bool empty() const noexcept { return aggregates_.empty(); }
 
 private:

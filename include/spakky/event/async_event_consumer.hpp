@@ -22,6 +22,7 @@ using AsyncEventHandlerCallback = std::function<Awaitable(const E&)>;
 template <class Awaitable = Task<>>
 class IAsyncEventConsumer {
 public:
+  /// The coroutine type of every operation (Task<> by default).
   using awaitable_type = Awaitable;
   virtual ~IAsyncEventConsumer() = default;
 

@@ -15,6 +15,7 @@ namespace spakky::event {
 template <class Awaitable = Task<>>
 class IAsyncEventDispatcher {
 public:
+  /// The coroutine type of every operation (Task<> by default).
   using awaitable_type = Awaitable;
   virtual ~IAsyncEventDispatcher() = default;
   /// Awaits every handler of the event's dynamic type in turn; `event` must outlive the

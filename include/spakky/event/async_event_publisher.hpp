@@ -23,6 +23,7 @@ namespace spakky::event {
 template <class Awaitable = Task<>>
 class IAsyncEventPublisher {
 public:
+  /// The coroutine type of every operation (Task<> by default).
   using awaitable_type = Awaitable;
   virtual ~IAsyncEventPublisher() = default;
   /// Routes `event` by its kind; `event` must outlive the returned awaitable.
@@ -42,6 +43,7 @@ public:
 template <class Awaitable = Task<>>
 class IAsyncEventBus {
 public:
+  /// The coroutine type of every operation (Task<> by default).
   using awaitable_type = Awaitable;
   virtual ~IAsyncEventBus() = default;
   /// Serializes and sends `event`; `event` must outlive the returned awaitable.
@@ -58,8 +60,11 @@ public:
 template <class Awaitable = Task<>>
 class IAsyncEventTransport {
 public:
+  /// The coroutine type of every operation (Task<> by default).
   using awaitable_type = Awaitable;
   virtual ~IAsyncEventTransport() = default;
+  /// Sends one serialized event; fails (in the awaitable) with TransportError if the broker
+  /// did not take it.
   virtual Awaitable send(std::string_view event_name, std::string_view payload, const Headers& headers) = 0;
 };
 

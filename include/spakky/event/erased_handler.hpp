@@ -17,6 +17,7 @@ namespace spakky::event {
 template <class R>
 class BasicErasedHandler {
 public:
+  /// What the handler returns: void, or the awaitable of an asynchronous handler.
   using result_type = R;
 
   /// Wraps `handler`, a callable taking `const E&` and returning R.
@@ -44,12 +45,16 @@ public:
   }
 
   // Used by the registry, which takes the node over.
+  /// Internal: how the registry routes the handler (exact type or a family).
   [[nodiscard]] detail::Route route() const noexcept { return route_; }
+  /// Internal: hands the handler's node to the registry, which then owns it.
   [[nodiscard]] detail::HandlerNode* release_node() noexcept { return std::exchange(node_, nullptr); }
 
+  /// Takes over `other`'s handler; `other` becomes empty.
   BasicErasedHandler(BasicErasedHandler&& other) noexcept
       : node_(std::exchange(other.node_, nullptr)), type_(other.type_), name_(other.name_), route_(other.route_),
         kind_(other.kind_) {}
+  /// Destroys this handler (if not yet registered) and takes over `other`'s.
   BasicErasedHandler& operator=(BasicErasedHandler&& other) noexcept {
     if (this != &other) {
       if (node_ != nullptr) node_->destroy(node_);
@@ -63,6 +68,7 @@ public:
   }
   BasicErasedHandler(const BasicErasedHandler&) = delete;
   BasicErasedHandler& operator=(const BasicErasedHandler&) = delete;
+  /// Destroys a handler never handed to a registry.
   ~BasicErasedHandler() {
     if (node_ != nullptr) node_->destroy(node_);
   }

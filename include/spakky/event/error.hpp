@@ -21,6 +21,7 @@ public:
 /// An event that is neither a domain nor an integration event was published.
 class UnknownEventTypeError : public EventError {
 public:
+  /// Names the rejected event (escaped) and keeps its dynamic type.
   UnknownEventTypeError(std::type_index type, std::string_view event_name)
       : EventError("event '" + detail::escape_for_log(event_name) +
                    "' is neither a domain nor an integration event"),
@@ -35,6 +36,7 @@ private:
 /// An integration event was published through a publisher that has no bus.
 class EventBusNotConfiguredError : public EventError {
 public:
+  /// Names the event that could not be published (escaped).
   explicit EventBusNotConfiguredError(std::string_view event_name)
       : EventError("cannot publish integration event '" + detail::escape_for_log(event_name) +
                    "': no event bus configured") {}
@@ -43,6 +45,7 @@ public:
 /// A message could not be read: unknown event name, malformed or oversized payload.
 class InvalidMessageError : public EventError {
 public:
+  /// Names the message's event (escaped) and says what is wrong with it (escaped).
   InvalidMessageError(std::string_view event_name, std::string_view reason)
       : EventError("invalid message for event '" + detail::escape_for_log(event_name) +
                    "': " + detail::escape_for_log(reason, 4096)) {}
@@ -51,6 +54,7 @@ public:
 /// An event could not be serialized (e.g. its type is not registered with the serializer).
 class SerializationError : public EventError {
 public:
+  /// Names the event (escaped) and says why it could not be serialized (escaped).
   SerializationError(std::string_view event_name, std::string_view reason)
       : EventError("cannot serialize event '" + detail::escape_for_log(event_name) +
                    "': " + detail::escape_for_log(reason, 4096)) {}
@@ -59,6 +63,7 @@ public:
 /// A transport could not hand the message to its broker.
 class TransportError : public EventError {
 public:
+  /// Names the event (escaped) and says why the send failed (escaped).
   TransportError(std::string_view event_name, std::string_view reason)
       : EventError("cannot send event '" + detail::escape_for_log(event_name) + "': " + detail::escape_for_log(reason, 4096)) {}
 };

@@ -60,9 +60,13 @@ public:
     return a.id_ == b.id_ && a.at_ == b.at_ && typeid(a) == typeid(b);
   }
   // Ordered by timestamp only; there is deliberately no <=>: it would disagree with ==.
+  /// Earlier timestamp (only the timestamps are compared).
   friend bool operator<(const AbstractEvent& a, const AbstractEvent& b) noexcept { return a.at_ < b.at_; }
+  /// Later timestamp (only the timestamps are compared).
   friend bool operator>(const AbstractEvent& a, const AbstractEvent& b) noexcept { return a.at_ > b.at_; }
+  /// Earlier or equal timestamp (only the timestamps are compared).
   friend bool operator<=(const AbstractEvent& a, const AbstractEvent& b) noexcept { return a.at_ <= b.at_; }
+  /// Later or equal timestamp (only the timestamps are compared).
   friend bool operator>=(const AbstractEvent& a, const AbstractEvent& b) noexcept { return a.at_ >= b.at_; }
 
 protected:
@@ -70,9 +74,13 @@ protected:
   AbstractEvent() : AbstractEvent(EventId::generate(), now()) {}
   /// Rebuilds an event read from a message.
   AbstractEvent(EventId id, Timestamp at) noexcept : AbstractEvent(EventKind::other, id, at) {}
+  /// Copies id, timestamp and kind: a copy is the same event.
   AbstractEvent(const AbstractEvent&) = default;
+  /// Moves id, timestamp and kind.
   AbstractEvent(AbstractEvent&&) = default;
+  /// Copies id, timestamp and kind.
   AbstractEvent& operator=(const AbstractEvent&) = default;
+  /// Moves id, timestamp and kind.
   AbstractEvent& operator=(AbstractEvent&&) = default;
 
 private:
@@ -88,14 +96,18 @@ private:
 /// Base of events that stay inside the bounded context: dispatched in process.
 class AbstractDomainEvent : public AbstractEvent {
 protected:
+  /// A fresh id, stamped now.
   AbstractDomainEvent() : AbstractDomainEvent(EventId::generate(), now()) {}
+  /// Rebuilds an event with a known id and timestamp.
   AbstractDomainEvent(EventId id, Timestamp at) noexcept : AbstractEvent(EventKind::domain, id, at) {}
 };
 
 /// Base of events that cross service boundaries: serialized and sent through a bus.
 class AbstractIntegrationEvent : public AbstractEvent {
 protected:
+  /// A fresh id, stamped now.
   AbstractIntegrationEvent() : AbstractIntegrationEvent(EventId::generate(), now()) {}
+  /// Rebuilds an event read from a message, with its original id and timestamp.
   AbstractIntegrationEvent(EventId id, Timestamp at) noexcept
       : AbstractEvent(EventKind::integration, id, at) {}
 };

@@ -91,6 +91,7 @@ class EventId {
 public:
   /// The nil UUID (all zero).
   constexpr EventId() noexcept = default;
+  /// The id whose first 64 bits are `high` and last 64 bits are `low` (as in the text form).
   constexpr EventId(std::uint64_t high, std::uint64_t low) noexcept : high_(high), low_(low) {}
 
   /// A fresh random RFC 9562 version-4 id.
@@ -151,7 +152,9 @@ public:
     }
   }
 
+  /// The first 64 bits (the first 16 hex digits of the text form).
   [[nodiscard]] constexpr std::uint64_t high() const noexcept { return high_; }
+  /// The last 64 bits (the last 16 hex digits of the text form).
   [[nodiscard]] constexpr std::uint64_t low() const noexcept { return low_; }
   /// The version nibble (4 for generated ids).
   [[nodiscard]] constexpr unsigned version() const noexcept {
@@ -160,7 +163,9 @@ public:
   /// True if the variant bits are RFC 9562's `10xx`.
   [[nodiscard]] constexpr bool is_rfc_variant() const noexcept { return (low_ >> 62) == 0x2; }
 
+  /// Same 128 bits.
   friend constexpr bool operator==(const EventId&, const EventId&) noexcept = default;
+  /// Ordered as the 128-bit numbers (and as the text forms) are.
   friend constexpr std::strong_ordering operator<=>(const EventId&, const EventId&) noexcept = default;
 
 private:
@@ -170,11 +175,16 @@ private:
 
 }  // namespace spakky::event
 
+// A specialization in another library's namespace, which Doxygen cannot place: left out.
+/// @cond
+/// Hashes an EventId, so that it can key an unordered container.
 template <>
 struct std::hash<spakky::event::EventId> {
+  /// Folds both halves of the id into one size_t.
   std::size_t operator()(const spakky::event::EventId& id) const noexcept {
     // The bits are random already; fold both halves so that parsed (non-random) ids spread too.
     const std::uint64_t x = id.high() ^ (id.low() * 0x9E3779B97F4A7C15ULL);
     return static_cast<std::size_t>(x ^ (x >> 32));
   }
 };
+/// @endcond

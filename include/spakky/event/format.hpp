@@ -14,6 +14,9 @@
 
 #include <type_traits>
 
+// A specialization in another library's namespace, which Doxygen cannot place: left out.
+/// @cond
+/// Formats an EventId as its canonical 36-character text (string format specs apply).
 template <>
 struct fmt::formatter<spakky::event::EventId> : fmt::formatter<fmt::string_view> {
   template <class FormatContext>
@@ -23,7 +26,11 @@ struct fmt::formatter<spakky::event::EventId> : fmt::formatter<fmt::string_view>
     return fmt::formatter<fmt::string_view>::format(fmt::string_view(text, 36), ctx);
   }
 };
+/// @endcond
 
+// A specialization in another library's namespace, which Doxygen cannot place: left out.
+/// @cond
+/// Formats any event as `Name{id=..., at=...}` (string format specs apply).
 template <class E>
 struct fmt::formatter<E, char, std::enable_if_t<std::is_base_of_v<spakky::event::AbstractEvent, E>>>
     : fmt::formatter<fmt::string_view> {
@@ -37,3 +44,4 @@ struct fmt::formatter<E, char, std::enable_if_t<std::is_base_of_v<spakky::event:
     return fmt::formatter<fmt::string_view>::format(fmt::string_view(text), ctx);
   }
 };
+/// @endcond

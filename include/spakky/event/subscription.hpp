@@ -92,13 +92,15 @@ class Subscription {
 public:
   /// An empty handle: active() is false, cancel() does nothing.
   Subscription() noexcept = default;
-  /// A handle to registration `id` of the target behind `link` (the consumer's business).
+  /// Internal: a handle to registration `id` of the target behind `link` (made by the consumers).
   Subscription(detail::TargetLink* link, std::uint64_t id) noexcept : link_(link), id_(id) {
     if (link_ != nullptr) link_->watch();
   }
 
+  /// Takes over `other`'s registration; `other` becomes empty.
   Subscription(Subscription&& other) noexcept
       : link_(std::exchange(other.link_, nullptr)), id_(std::exchange(other.id_, 0)) {}
+  /// Takes over `other`'s registration (without cancelling this one's); `other` becomes empty.
   Subscription& operator=(Subscription&& other) noexcept {
     if (this != &other) {
       if (link_ != nullptr) link_->unwatch();
@@ -109,6 +111,7 @@ public:
   }
   Subscription(const Subscription&) = delete;
   Subscription& operator=(const Subscription&) = delete;
+  /// Forgets the handle; the handler stays registered.
   ~Subscription() {
     if (link_ != nullptr) link_->unwatch();
   }
@@ -143,10 +146,14 @@ private:
 /// Owns a Subscription and cancels it, waiting for running calls, when destroyed.
 class ScopedSubscription {
 public:
+  /// Owns nothing.
   ScopedSubscription() noexcept = default;
+  /// Takes ownership of `subscription` (implicit, so `ScopedSubscription s = register_handler(...)` works).
   ScopedSubscription(Subscription&& subscription) noexcept  // NOLINT: implicit by design
       : subscription_(std::move(subscription)) {}
+  /// Takes over `other`'s registration; `other` owns nothing.
   ScopedSubscription(ScopedSubscription&&) noexcept = default;
+  /// Cancels (and waits for) the registration owned so far, then takes over `other`'s.
   ScopedSubscription& operator=(ScopedSubscription&& other) noexcept {
     if (this != &other) {
       subscription_.cancel_and_wait();
@@ -154,10 +161,14 @@ public:
     }
     return *this;
   }
+  /// Cancels the registration and waits for its calls running on other threads.
   ~ScopedSubscription() { subscription_.cancel_and_wait(); }
 
+  /// Subscription::cancel() of the owned registration.
   void cancel() noexcept { subscription_.cancel(); }
+  /// Subscription::cancel_and_wait() of the owned registration.
   void cancel_and_wait() noexcept { subscription_.cancel_and_wait(); }
+  /// Subscription::active() of the owned registration.
   [[nodiscard]] bool active() const noexcept { return subscription_.active(); }
   /// Gives the handle back without cancelling.
   [[nodiscard]] Subscription release() noexcept { return std::move(subscription_); }

@@ -199,12 +199,18 @@ public:
 template <class T>
 class [[nodiscard]] Task {
 public:
+  /// The coroutine's promise (what makes a function returning Task<T> a coroutine).
   using promise_type = detail::TaskPromise<T>;
+  /// What co_await on the task gives.
   using value_type = T;
 
+  /// An empty task: valid() is false.
   Task() noexcept = default;
+  /// Takes over the coroutine `handle` (made by the promise).
   explicit Task(std::coroutine_handle<promise_type> handle) noexcept : handle_(handle) {}
+  /// Takes over `other`'s coroutine; `other` becomes empty.
   Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  /// Destroys this task's coroutine (if any) and takes over `other`'s.
   Task& operator=(Task&& other) noexcept {
     if (this != &other) {
       if (handle_) handle_.destroy();
@@ -214,6 +220,7 @@ public:
   }
   Task(const Task&) = delete;
   Task& operator=(const Task&) = delete;
+  /// Destroys the coroutine, if this task holds one.
   ~Task() {
     if (handle_) handle_.destroy();
   }
@@ -221,10 +228,14 @@ public:
   /// True if this task holds a coroutine (it was not moved from).
   [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(handle_); }
 
+  /// What co_await on a task awaits: runs the task, and resumes the awaiting coroutine when
+  /// the task is done.
   struct Awaiter {
-    std::coroutine_handle<promise_type> handle;
+    std::coroutine_handle<promise_type> handle;  ///< the task's coroutine
 
+    /// Never ready: the task starts in await_suspend.
     bool await_ready() const noexcept { return false; }
+    /// Runs the task up to its first suspension; false if it finished (resume at once).
     template <class AwaiterPromise>
     bool await_suspend(std::coroutine_handle<AwaiterPromise> awaiter) noexcept {
       promise_type& promise = handle.promise();
@@ -239,6 +250,7 @@ public:
       handle.resume();  // runs the task up to its first suspension or to its end
       return promise.try_set_continuation(awaiter);
     }
+    /// The task's result, or its exception rethrown.
     decltype(auto) await_resume() {
       if constexpr (std::is_reference_v<T> || std::is_void_v<T>) {
         return handle.promise().result();
@@ -250,6 +262,7 @@ public:
 
   /// Starts the task; throws TaskMisuseError if it was moved from or awaited already.
   Awaiter operator co_await() & { return start(); }
+  /// Starts the task (an rvalue: `co_await make_task()`); as the lvalue overload.
   Awaiter operator co_await() && { return start(); }
 
 private:
@@ -281,11 +294,13 @@ inline Task<void> TaskPromise<void>::get_return_object() noexcept {
 template <class Awaitable, class R>
 struct rebind_awaitable;
 
+/// Rebinds a template whose first parameter is the result type (Task, asio::awaitable).
 template <template <class, class...> class Awaitable, class T, class... Rest, class R>
 struct rebind_awaitable<Awaitable<T, Rest...>, R> {
-  using type = Awaitable<R, Rest...>;
+  using type = Awaitable<R, Rest...>;  ///< the same template with result R
 };
 
+/// rebind_awaitable<Awaitable, R>::type.
 template <class Awaitable, class R>
 using rebind_awaitable_t = typename rebind_awaitable<Awaitable, R>::type;
 

@@ -19,6 +19,7 @@ namespace spakky::event {
 template <class Awaitable = Task<>>
 class AsyncTransactionalEventPublishing {
 public:
+  /// Publishes what `collector`'s aggregates raise through `publisher`; both must outlive it.
   AsyncTransactionalEventPublishing(AggregateCollector& collector, IAsyncEventPublisher<Awaitable>& publisher) noexcept
       : collector_(collector), publisher_(publisher) {}
 

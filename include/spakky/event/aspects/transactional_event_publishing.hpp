@@ -50,6 +50,7 @@ namespace spakky::event {
 /// collected.
 class TransactionalEventPublishing {
 public:
+  /// Publishes what `collector`'s aggregates raise through `publisher`; both must outlive it.
   TransactionalEventPublishing(AggregateCollector& collector, IEventPublisher& publisher) noexcept
       : collector_(collector), publisher_(publisher) {}
 

@@ -28,6 +28,7 @@ inline constexpr std::size_t max_publishing_rounds = 64;
 /// published stay pending on their aggregates.
 class PublishingRoundsExceededError : public EventError {
 public:
+  /// Says how many rounds ran and names the next event that was still pending (escaped).
   PublishingRoundsExceededError(std::size_t rounds, std::string_view next_event_name)
       : EventError("publishing did not settle after " + std::to_string(rounds) +
                    " rounds: handlers keep raising events (next: '" + detail::escape_for_log(next_event_name) +

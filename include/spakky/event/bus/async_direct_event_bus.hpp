@@ -19,6 +19,7 @@ namespace spakky::event {
 template <class Awaitable = Task<>>
 class AsyncDirectEventBus final : public IAsyncEventBus<Awaitable> {
 public:
+  /// Sends through `transport` what `serializer` writes; both must outlive the bus.
   AsyncDirectEventBus(IAsyncEventTransport<Awaitable>& transport, const IEventSerializer& serializer) noexcept
       : transport_(transport), serializer_(serializer) {}
 

@@ -15,6 +15,7 @@ namespace spakky::event {
 /// Collaborators are taken by reference and must outlive the bus. Add injectors before use.
 class DirectEventBus final : public IEventBus {
 public:
+  /// Sends through `transport` what `serializer` writes; both must outlive the bus.
   DirectEventBus(IEventTransport& transport, const IEventSerializer& serializer) noexcept
       : transport_(transport), serializer_(serializer) {}
 

@@ -35,11 +35,13 @@ struct TraceContext {
 
   /// True if the sampled flag is set.
   [[nodiscard]] bool sampled() const noexcept { return (flags & 1u) != 0; }
+  /// Same ids, flags and state.
   friend bool operator==(const TraceContext&, const TraceContext&) = default;
 };
 
-/// The header names.
+/// The name of the W3C header that carries trace id, parent span id and flags.
 inline constexpr std::string_view traceparent_header = "traceparent";
+/// The name of the W3C header that carries vendor trace state.
 inline constexpr std::string_view tracestate_header = "tracestate";
 
 namespace detail {

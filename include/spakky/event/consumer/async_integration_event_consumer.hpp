@@ -124,8 +124,10 @@ public:
   /// The coroutine type of handle(): Task<HandlingResult>, asio::awaitable<HandlingResult>, ...
   using HandlingAwaitable = rebind_awaitable_t<Awaitable, HandlingResult>;
 
+  /// A consumer decoding with `serializer`, which must outlive it.
   explicit AsyncIntegrationEventConsumer(const IEventSerializer& serializer) : BrokerConsumerBase(serializer) {}
 
+  /// Registers a type-erased coroutine handler (integration events only; EventError otherwise).
   Subscription subscribe(BasicErasedHandler<Awaitable> handler) override {
     return add_route(std::move(handler),
                      [this](BasicErasedHandler<Awaitable> h) { return mediator_.subscribe(std::move(h)); });

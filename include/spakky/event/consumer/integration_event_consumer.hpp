@@ -31,9 +31,9 @@ namespace spakky::event {
 /// IntegrationEventConsumer::current_message() (coroutine handlers:
 /// AsyncIntegrationEventConsumer::message_of()) while they run.
 struct IncomingMessage {
-  std::string event_name;
-  std::string payload;
-  Headers headers;
+  std::string event_name;  ///< the event name the message was sent under (from the wire)
+  std::string payload;     ///< the serialized event (JSON)
+  Headers headers;         ///< the message's headers (traceparent, ...)
   /// 1 for the first delivery, 2 for the first redelivery, ...
   std::uint32_t delivery_attempt = 1;
 };
@@ -62,9 +62,9 @@ enum class UnhandledMessagePolicy {
 
 /// The result of handling one message.
 struct HandlingResult {
-  Disposition disposition = Disposition::ack;
-  std::string reason;        ///< why, for retry, requeue and dead_letter
-  DispatchOutcome outcome;   ///< what the handlers did (empty for dead_letter)
+  Disposition disposition = Disposition::ack;  ///< what the broker should do with the message
+  std::string reason;                          ///< why, for retry, requeue and dead_letter
+  DispatchOutcome outcome;                     ///< what the handlers did (empty for dead_letter)
 };
 
 /// What every broker consumer shares, synchronous (IntegrationEventConsumer) or coroutine
@@ -104,9 +104,11 @@ public:
 
   /// What handling makes of a message no handler took (default: requeue).
   void set_unhandled_policy(UnhandledMessagePolicy policy) noexcept { unhandled_policy_.store(policy); }
+  /// The current policy for messages no handler took (set_unhandled_policy).
   [[nodiscard]] UnhandledMessagePolicy unhandled_policy() const noexcept { return unhandled_policy_.load(); }
 
 protected:
+  /// A consumer decoding with `serializer`, which must outlive it.
   explicit BrokerConsumerBase(const IEventSerializer& serializer) : serializer_(serializer) {}
 
   /// Registers `handler` through `subscribe` (which hands it to the consumer's mediator) and
@@ -230,6 +232,7 @@ private:
 /// (event_names(); see BrokerConsumerBase for what happens when handlers are cancelled).
 class IntegrationEventConsumer : public IEventConsumer, public BrokerConsumerBase {
 public:
+  /// A consumer decoding with `serializer`, which must outlive it.
   explicit IntegrationEventConsumer(const IEventSerializer& serializer) : BrokerConsumerBase(serializer) {}
 
   Subscription subscribe(ErasedEventHandler handler) override {

@@ -21,7 +21,7 @@ enum class Settlement {
 
 /// A settlement and what it needs.
 struct SettlementDecision {
-  Settlement action = Settlement::ack;
+  Settlement action = Settlement::ack;  ///< what to do with the message
   std::uint64_t next_attempt = 0;  ///< redeliver: the attempt the next delivery is
   std::string reason;              ///< dead_letter: why
 };

@@ -21,9 +21,11 @@
 
 #include <spakky/event/async_event_publisher.hpp>
 #include <spakky/event/consumer/async_integration_event_consumer.hpp>
+#include <spakky/event/consumer/consumer_reports.hpp>
 #include <spakky/event/consumer/integration_event_consumer.hpp>
 #include <spakky/event/consumer/settlement.hpp>
 #include <spakky/event/event_publisher.hpp>
+#include <spakky/event/observability/metrics.hpp>
 #include <spakky/event/serializer.hpp>
 #include <spakky/event/task.hpp>
 
@@ -157,6 +159,10 @@ private:
 /// Its name is unbound then, so later messages of that name are not routed here (the
 /// transport counts them as unrouted) until a handler for it is registered again.
 ///
+/// Each redelivery is logged at warn and each dead letter at error (component "inmemory", the
+/// event name and reason escaped), and reported to the metrics observer (on_retried,
+/// on_dead_lettered, on_consumed; the transport reports on_sent).
+///
 /// The destructor detaches the consumer and waits for a delivery to it running on another
 /// thread; do not destroy a consumer from inside one of its own handlers.
 class InMemoryEventConsumer final : public IntegrationEventConsumer, private detail::InMemoryReceiver {
@@ -214,23 +220,28 @@ private:
   /// Handles one message until it is acknowledged or dead-lettered (decide_settlement: there
   /// is no queue to put a message back in, so one no handler took is redelivered too).
   void receive(const IncomingMessage& received) override {
+    const auto received_at = std::chrono::steady_clock::now();
     IncomingMessage message = received;
     for (;;) {
       HandlingResult result = handle(message);
       const SettlementDecision decision =
           decide_settlement(result, message.delivery_attempt, max_attempts_, /*can_put_back=*/false);
       if (decision.action == Settlement::redeliver) {
+        detail::report_redelivery("inmemory", message, result.reason);
         message.delivery_attempt = static_cast<std::uint32_t>(decision.next_attempt);
         continue;
       }
-      const std::lock_guard lock(state_mutex_);
       if (decision.action == Settlement::ack) {
+        detail::report_consumed(message, received_at);
+        const std::lock_guard lock(state_mutex_);
         ++acknowledged_;
-      } else {
-        // The last failing handler's own message, as it was (the documented DeadLetter::reason).
-        std::string reason = result.disposition == Disposition::retry ? std::move(result.reason) : decision.reason;
-        dead_letters_.push_back(DeadLetter{std::move(message), std::move(reason)});
+        return;
       }
+      // The last failing handler's own message, as it was (the documented DeadLetter::reason).
+      std::string reason = result.disposition == Disposition::retry ? std::move(result.reason) : decision.reason;
+      detail::report_dead_letter("inmemory", message, reason);
+      const std::lock_guard lock(state_mutex_);
+      dead_letters_.push_back(DeadLetter{std::move(message), std::move(reason)});
       return;
     }
   }
@@ -279,6 +290,7 @@ template <class Awaitable>
 class AsyncInMemoryEventConsumer final : public AsyncIntegrationEventConsumer<Awaitable>,
                                          private detail::InMemoryReceiver {
 public:
+  /// The options aggregate (AsyncInMemoryConsumerOptions).
   using Options = AsyncInMemoryConsumerOptions<Awaitable>;
 
   /// Attaches to `transport`; both it and `serializer` must outlive the consumer. Throws
@@ -336,6 +348,7 @@ private:
   struct Job {
     std::shared_ptr<const IncomingMessage> message;
     std::string key;
+    std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();  // for on_consumed
   };
 
   [[nodiscard]] bool receives(std::string_view event_name) const override { return this->bound_to(event_name); }
@@ -402,11 +415,21 @@ private:
         result.reason = "the handling coroutine threw a non-standard exception";
       }
     }
+    const IncomingMessage& message = *job.message;
+    const SettlementDecision decision =
+        decide_settlement(result, message.delivery_attempt, options_.max_delivery_attempts, /*can_put_back=*/false);
+    // Reported before the settlement is carried out (and outside the lock): wait_idle() returns
+    // only once the observer and the log have it.
+    if (decision.action == Settlement::ack) {
+      detail::report_consumed(message, job.received);
+    } else if (decision.action == Settlement::redeliver) {
+      detail::report_redelivery("inmemory", message, result.reason);
+    } else {
+      detail::report_dead_letter("inmemory", message,
+                                 result.disposition == Disposition::retry ? result.reason : decision.reason);
+    }
     {
       const std::lock_guard lock(mutex_);
-      const IncomingMessage& message = *job.message;
-      const SettlementDecision decision =
-          decide_settlement(result, message.delivery_attempt, options_.max_delivery_attempts, /*can_put_back=*/false);
       --in_flight_;
       locks_.release(job.key);
       if (decision.action == Settlement::ack) {
@@ -414,7 +437,7 @@ private:
       } else if (decision.action == Settlement::redeliver) {
         auto again = std::make_shared<IncomingMessage>(message);
         again->delivery_attempt = static_cast<std::uint32_t>(decision.next_attempt);
-        pending_.push_front(Job{std::move(again), std::move(job.key)});  // at once, before its key's next
+        pending_.push_front(Job{std::move(again), std::move(job.key), job.received});  // at once, before its key's next
       } else {
         std::string reason = result.disposition == Disposition::retry ? std::move(result.reason) : decision.reason;
         dead_letters_.push_back(DeadLetter{message, std::move(reason)});
@@ -450,6 +473,7 @@ inline void InMemoryEventTransport::send(std::string_view event_name, std::strin
     const std::lock_guard lock(mutex_);
     ++sent_;
   }
+  if (MetricsObserver* observer = metrics_observer()) observer->on_sent(event_name);
   // Inside a delivery of this transport on this thread: queue it behind the current message.
   for (DeliveryFrame* frame = top_frame(); frame != nullptr; frame = frame->previous) {
     if (frame->transport == this) {

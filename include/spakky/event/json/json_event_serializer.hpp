@@ -155,7 +155,9 @@ public:
   // The name index points into the type index: moving keeps the nodes, copying would not.
   JsonEventSerializer(const JsonEventSerializer&) = delete;
   JsonEventSerializer& operator=(const JsonEventSerializer&) = delete;
+  /// Takes over `other`'s registered types.
   JsonEventSerializer(JsonEventSerializer&&) noexcept = default;
+  /// Takes over `other`'s registered types.
   JsonEventSerializer& operator=(JsonEventSerializer&&) noexcept = default;
   ~JsonEventSerializer() override = default;
 

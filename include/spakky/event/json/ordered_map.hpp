@@ -36,12 +36,12 @@ struct OrderedMapAccess;
 template <class T>
 class OrderedMap {
 public:
-  using key_type = std::string;
-  using mapped_type = T;
-  using value_type = std::pair<const std::string, T>;
-  using size_type = std::size_t;
-  using iterator = typename std::vector<value_type>::iterator;
-  using const_iterator = typename std::vector<value_type>::const_iterator;
+  using key_type = std::string;                                             ///< keys are strings, as in JSON
+  using mapped_type = T;                                                    ///< the value type
+  using value_type = std::pair<const std::string, T>;                       ///< one entry
+  using size_type = std::size_t;                                            ///< a count of entries
+  using iterator = typename std::vector<value_type>::iterator;              ///< walks entries in order
+  using const_iterator = typename std::vector<value_type>::const_iterator;  ///< walks entries in order
 
   /// An empty map.
   OrderedMap() = default;

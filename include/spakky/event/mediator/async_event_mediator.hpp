@@ -52,6 +52,7 @@ public:
   using IAsyncEventConsumer<Awaitable>::register_handler;
   using IAsyncEventDispatcher<Awaitable>::dispatch;
 
+  /// Registers a type-erased handler (register_handler() makes one from a callable).
   Subscription subscribe(BasicErasedHandler<Awaitable> handler) override {
     return detail::subscribe(registry_, std::move(handler));
   }
@@ -72,7 +73,8 @@ public:
     co_return co_await dispatch_with_outcome(*event);
   }
 
-  /// Where handler failures go; an empty handler restores the default (one line on stderr).
+  /// Where handler failures go; an empty handler restores the default (an error record in the
+  /// library's log, observability/log_record.hpp). The metrics observer hears of them either way.
   void set_error_handler(ErrorHandler handler) { failures_.set(std::move(handler)); }
 
   /// Forgets the event types and handlers of the module (shared library) that holds
@@ -94,6 +96,7 @@ private:
   // The one dispatch loop, itself a coroutine of type Awaitable so that it can await the
   // handlers whatever coroutine type they are.
   Awaitable run(const AbstractEvent& event, DispatchOutcome* outcome) {
+    if (MetricsObserver* observer = metrics_observer()) observer->on_dispatched(event);
     const detail::Channel* channel = registry_->channel_for(event);
     detail::HandlerList* seen = channel->list.load(std::memory_order_acquire);
     if (seen == nullptr) co_return;

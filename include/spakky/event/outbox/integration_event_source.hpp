@@ -46,9 +46,13 @@ public:
 
 protected:
   IntegrationEventSource() = default;
+  /// Copies the recorded events with the aggregate.
   IntegrationEventSource(const IntegrationEventSource&) = default;
+  /// Moves the recorded events with the aggregate.
   IntegrationEventSource(IntegrationEventSource&&) = default;
+  /// Copies the recorded events with the aggregate.
   IntegrationEventSource& operator=(const IntegrationEventSource&) = default;
+  /// Moves the recorded events with the aggregate.
   IntegrationEventSource& operator=(IntegrationEventSource&&) = default;
 
 private:

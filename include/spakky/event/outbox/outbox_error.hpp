@@ -13,6 +13,7 @@ namespace spakky::event {
 /// A database call of the outbox or the inbox failed (the database's message, escaped).
 class OutboxStoreError : public EventError {
 public:
+  /// `what` the library was doing, and the database's `reason` (escaped, cut after 4 KiB).
   explicit OutboxStoreError(std::string_view what, std::string_view reason)
       : EventError(std::string(what) + ": " + detail::escape_for_log(reason, 4096)) {}
 };
@@ -21,6 +22,7 @@ public:
 /// a row written outside the caller's transaction could commit without the caller's data.
 class NotInTransactionError : public OutboxStoreError {
 public:
+  /// `what` the library was about to write.
   explicit NotInTransactionError(std::string_view what)
       : OutboxStoreError(what, "the connection is not in an open transaction (BEGIN first)") {}
 };
@@ -28,6 +30,7 @@ public:
 /// The database stayed locked by another writer past the busy timeout (SQLite SQLITE_BUSY).
 class DatabaseBusyError : public OutboxStoreError {
 public:
+  /// As OutboxStoreError.
   using OutboxStoreError::OutboxStoreError;
 };
 

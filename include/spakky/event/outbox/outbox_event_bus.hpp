@@ -77,6 +77,7 @@ private:
 /// per connection, as a connection serves one transaction at a time.
 class OutboxEventBus final : public IEventBus {
 public:
+  /// A bus writing through `writer`, serializing with `serializer`; both must outlive it.
   OutboxEventBus(IOutboxWriter& writer, const IEventSerializer& serializer) noexcept : appender_(writer, serializer) {}
 
   /// Adds an injector; injectors run in the order added. Bearer tokens are removed after them.
@@ -107,6 +108,7 @@ private:
 template <class Awaitable = Task<>>
 class AsyncOutboxEventBus final : public IAsyncEventBus<Awaitable> {
 public:
+  /// A bus writing through `writer`, serializing with `serializer`; both must outlive it.
   AsyncOutboxEventBus(IOutboxWriter& writer, const IEventSerializer& serializer) noexcept
       : appender_(writer, serializer) {}
 

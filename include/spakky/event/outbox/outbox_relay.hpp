@@ -81,12 +81,9 @@ struct OutboxRelayOptions {
   std::chrono::milliseconds poll_interval{500};       ///< fallback when nothing wakes the relay
   std::chrono::milliseconds error_backoff{200};       ///< wait after a store error (reconnect)
   std::chrono::seconds sent_retention{0};             ///< keep sent rows this long (0: delete)
-  /// If set, each row is read back with it before sending; a row it rejects is parked.
-  const IEventSerializer* validate_with = nullptr;
-  /// Called on the relay's thread for each row it parks.
-  std::function<void(const ParkedRow&)> on_parked = {};
-  /// Called on the relay's thread with a store error the loop survived (it retries).
-  std::function<void(std::exception_ptr)> on_error = {};
+  const IEventSerializer* validate_with = nullptr;        ///< if set, rows are read back before sending; rejects are parked
+  std::function<void(const ParkedRow&)> on_parked = {};  ///< called on the relay's thread for each row it parks
+  std::function<void(std::exception_ptr)> on_error = {};  ///< called on the relay's thread with a store error it survived (it retries)
 };
 
 /// Counters since the relay was made.

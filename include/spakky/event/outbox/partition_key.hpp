@@ -17,7 +17,9 @@ public:
 
 protected:
   PartitionKeyed() = default;
+  /// Copyable, as the events deriving from it are.
   PartitionKeyed(const PartitionKeyed&) = default;
+  /// Copyable, as the events deriving from it are.
   PartitionKeyed& operator=(const PartitionKeyed&) = default;
 };
 

@@ -12,6 +12,7 @@ namespace spakky::event {
 /// turns into a rollback (the transaction had failed) throws OutboxStoreError.
 class PostgresTransaction {
 public:
+  /// A transaction on `connection` (not begun yet); the connection must outlive it.
   explicit PostgresTransaction(PGconn* connection) noexcept : connection_(connection) {}
   /// BEGIN.
   void begin() { detail::postgres::exec(connection_, "BEGIN", "cannot begin the unit of work's transaction"); }

@@ -23,6 +23,7 @@ inline void set_sqlite_busy_wait(sqlite3* db, std::chrono::milliseconds timeout)
 /// them failing at its first write. Throws DatabaseBusyError past the busy timeout.
 class SqliteTransaction {
 public:
+  /// A transaction on `db` (not begun yet); the connection must outlive it.
   explicit SqliteTransaction(sqlite3* db) noexcept : db_(db) {}
   /// BEGIN IMMEDIATE.
   void begin() { detail::sqlite::exec(db_, "BEGIN IMMEDIATE", "cannot begin the unit of work's transaction"); }

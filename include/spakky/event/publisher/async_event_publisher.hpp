@@ -18,6 +18,7 @@ public:
 
   /// Without a bus: publishing an integration event fails with EventBusNotConfiguredError.
   explicit AsyncEventPublisher(IAsyncEventDispatcher<Awaitable>& dispatcher) noexcept : dispatcher_(dispatcher) {}
+  /// Domain events go to `dispatcher`, integration events to `bus`; both must outlive it.
   AsyncEventPublisher(IAsyncEventDispatcher<Awaitable>& dispatcher, IAsyncEventBus<Awaitable>& bus) noexcept
       : dispatcher_(dispatcher), bus_(&bus) {}
 

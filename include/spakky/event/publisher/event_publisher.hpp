@@ -42,6 +42,7 @@ public:
 
   /// Without a bus: publishing an integration event throws EventBusNotConfiguredError.
   explicit EventPublisher(IEventDispatcher& dispatcher) noexcept : dispatcher_(dispatcher) {}
+  /// Domain events go to `dispatcher`, integration events to `bus`; both must outlive it.
   EventPublisher(IEventDispatcher& dispatcher, IEventBus& bus) noexcept : dispatcher_(dispatcher), bus_(&bus) {}
 
   void publish(const AbstractEvent& event) override {

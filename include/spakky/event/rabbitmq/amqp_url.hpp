@@ -23,11 +23,11 @@ namespace spakky::event {
 /// auto url = spakky::event::AmqpUrl::parse("amqp://app:secret@mq.internal:5672/orders");
 /// @endcode
 struct AmqpUrl {
-  std::string user = "guest";
-  std::string password = "guest";
-  std::string host = "localhost";
-  std::uint16_t port = 5672;
-  std::string vhost = "/";
+  std::string user = "guest";      ///< user name (percent-decoded)
+  std::string password = "guest";  ///< password (percent-decoded; never printed)
+  std::string host = "localhost";  ///< host name or address
+  std::uint16_t port = 5672;       ///< TCP port
+  std::string vhost = "/";         ///< virtual host (percent-decoded)
   /// Heartbeat interval asked for in the URL (`?heartbeat=N`), if any.
   int heartbeat_seconds = -1;
   /// Connect timeout asked for in the URL (`?connection_timeout=ms`), if any.

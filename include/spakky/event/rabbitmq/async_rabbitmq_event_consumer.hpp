@@ -48,6 +48,7 @@ namespace spakky::event {
 template <class Awaitable = Task<>>
 class AsyncRabbitMqEventConsumer final : public AsyncIntegrationEventConsumer<Awaitable> {
 public:
+  /// Called with each connection error the run loop survives (it reconnects).
   using ConnectionErrorHandler = detail::rabbitmq::ConsumerEngine::ConnectionErrorHandler;
 
   /// Reads the options (throws EventError for an invalid URL, an empty queue name with the
@@ -72,6 +73,7 @@ public:
   /// Stops the run loop (as stop()) and joins the thread start() made.
   ~AsyncRabbitMqEventConsumer() override { engine_.stop(); }
 
+  /// Where connection errors the run loop survives go (default: nowhere).
   void set_connection_error_handler(ConnectionErrorHandler handler) {
     engine_.set_connection_error_handler(std::move(handler));
   }
@@ -85,9 +87,13 @@ public:
   void stop() noexcept { engine_.stop(); }
   /// Asks the run loop to stop and returns at once (safe from a handler, on any thread).
   void request_stop() noexcept { engine_.request_stop(); }
+  /// True while the consumer is consuming (its queues declared and bound).
   [[nodiscard]] bool consuming() const { return engine_.consuming(); }
+  /// Waits until the consumer is consuming; false on timeout.
   bool wait_until_consuming(std::chrono::milliseconds timeout) const { return engine_.wait_until_consuming(timeout); }
+  /// Counters since the consumer was made.
   [[nodiscard]] RabbitMqConsumerStats stats() const noexcept { return engine_.stats(); }
+  /// The options it was made with.
   [[nodiscard]] const RabbitMqConsumerOptions& options() const noexcept { return engine_.options(); }
 
 protected:

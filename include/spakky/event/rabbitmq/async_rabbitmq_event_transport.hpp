@@ -116,6 +116,7 @@ public:
     co_await SendAwaiter{*this, Request{event_name, payload, &headers, {}, {}}};
   }
 
+  /// The options it was made with.
   [[nodiscard]] const RabbitMqTransportOptions& options() const noexcept { return options_; }
 
   /// Connections opened so far (1 + reconnects).

@@ -35,7 +35,7 @@ inline constexpr std::string_view rabbitmq_quorum_delivery_count_header = "x-del
 /// Options of RabbitMqEventConsumer and AsyncRabbitMqEventConsumer. Aggregate: set the fields
 /// you need by name; `queue` is required with the exchange topology.
 struct RabbitMqConsumerOptions {
-  /// amqp://user:password@host:port/vhost (see AmqpUrl).
+  /// amqp://user:password\@host:port/vhost (see AmqpUrl).
   std::string url = "amqp://guest:guest@localhost:5672/";
   /// Where messages come from (see RabbitMqTopology; python_spakky() sets up the Python
   /// plugin's). With queue_per_event the consumer reads the queue named after each event it
@@ -45,8 +45,8 @@ struct RabbitMqConsumerOptions {
   /// The exchange the transports publish to; declared with exchange_type and exchange_durable
   /// (queue_per_event: may be empty, the default exchange).
   std::string exchange = "spakky.events";
-  std::string exchange_type = "topic";
-  bool exchange_durable = true;
+  std::string exchange_type = "topic";  ///< "topic" or "direct"
+  bool exchange_durable = true;         ///< whether the exchange is declared durable
   /// Declare the exchange on connect (off: it must exist). One that exists with another type or
   /// durability is reported (connection error handler) with the option to set.
   bool declare_exchange = true;

@@ -162,8 +162,10 @@ public:
   /// Waits until the consumer is consuming (its queue declared and bound); false on timeout.
   bool wait_until_consuming(std::chrono::milliseconds timeout) const { return engine_.wait_until_consuming(timeout); }
 
+  /// Counters since the consumer was made.
   [[nodiscard]] RabbitMqConsumerStats stats() const noexcept { return engine_.stats(); }
 
+  /// The options it was made with.
   [[nodiscard]] const RabbitMqConsumerOptions& options() const noexcept { return engine_.options(); }
 
 protected:

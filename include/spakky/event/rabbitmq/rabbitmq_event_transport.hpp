@@ -147,6 +147,7 @@ public:
   /// Connections opened so far (1 + reconnects).
   [[nodiscard]] std::uint64_t connections() const noexcept { return connections_.load(); }
 
+  /// The options it was made with.
   [[nodiscard]] const RabbitMqTransportOptions& options() const noexcept { return options_; }
 
 private:

@@ -46,7 +46,7 @@ enum class RabbitMqTopology {
 /// spakky::event::RabbitMqEventTransport transport({.url = "amqp://app:secret@mq:5672/", .exchange = "orders"});
 /// @endcode
 struct RabbitMqTransportOptions {
-  /// amqp://user:password@host:port/vhost (see AmqpUrl).
+  /// amqp://user:password\@host:port/vhost (see AmqpUrl).
   std::string url = "amqp://guest:guest@localhost:5672/";
   /// Where messages go (see RabbitMqTopology; python_spakky() sets up the Python plugin's).
   RabbitMqTopology topology = RabbitMqTopology::exchange;
@@ -60,6 +60,7 @@ struct RabbitMqTransportOptions {
   /// Declare the exchange on connect (off: it must exist). An exchange that exists with another
   /// type or durability makes sends fail with a TransportError that says what to set.
   bool declare_exchange = true;
+  /// Confirmed (send returns once the broker confirmed) or fire-and-forget.
   RabbitMqDeliveryMode delivery_mode = RabbitMqDeliveryMode::confirmed;
   /// Confirmed mode: publish with the AMQP `mandatory` flag, so that a message no queue is
   /// bound for comes back (basic.return) and its send fails with TransportError: a send the

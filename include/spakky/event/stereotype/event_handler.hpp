@@ -50,7 +50,7 @@ struct routes {};
 /// Marks a consumer as the destination of integration-event routes (a broker consumer).
 template <class Consumer>
 struct IntegrationConsumer {
-  Consumer& consumer;
+  Consumer& consumer;  ///< the broker consumer that takes the integration routes
 };
 /// `register_handlers(object, mediator, integration(broker_consumer))`.
 template <class Consumer>
@@ -62,8 +62,11 @@ template <class Consumer>
 /// calls, when destroyed. Destroy it before the object (e.g. declare it after the object).
 class HandlerBundle {
 public:
+  /// A bundle with no routes.
   HandlerBundle() = default;
+  /// Takes over `other`'s routes; `other` is left empty.
   HandlerBundle(HandlerBundle&&) noexcept = default;
+  /// Cancels (and waits for) the routes held so far, then takes over `other`'s.
   HandlerBundle& operator=(HandlerBundle&& other) noexcept {
     if (this != &other) {
       cancel_and_wait();
@@ -71,8 +74,10 @@ public:
     }
     return *this;
   }
+  /// Cancels every route and waits for their calls running on other threads.
   ~HandlerBundle() { cancel_and_wait(); }
 
+  /// Adds one more registration to cancel with the others.
   void add(Subscription subscription) { subscriptions_.emplace_back(std::move(subscription)); }
   /// How many routes were registered (skipped integration routes not counted).
   [[nodiscard]] std::size_t size() const noexcept { return subscriptions_.size(); }
