@@ -7,6 +7,7 @@
 /// in how they start handling a message (Launch) and how many may run at once.
 
 #include <spakky/event/consumer/async_integration_event_consumer.hpp>
+#include <spakky/event/consumer/consumer_reports.hpp>
 #include <spakky/event/consumer/integration_event_consumer.hpp>
 #include <spakky/event/consumer/settlement.hpp>
 #include <spakky/event/detail/escape.hpp>
@@ -111,6 +112,7 @@ public:
     } finish{*this, io};
     start_keeper();
     auto delay = options_.reconnect_delay;
+    reconnecting_ = false;
     while (!stop_requested()) {
       try {
         session(delay);
@@ -120,6 +122,7 @@ public:
       } catch (const std::exception& error) {
         report(std::string("unexpected error: ") + error.what(), delay);
       }
+      reconnecting_ = true;
       connection_.reset();
       buffered_.clear();  // not acked: the broker delivers them again
       ++session_;         // the deliveries of jobs still running are gone with the connection
@@ -228,6 +231,7 @@ private:
     std::shared_ptr<IncomingMessage> message;  // what handlers see
     Counts counts;
     std::string key;     // partition key
+    std::chrono::steady_clock::time_point received;  // when it arrived (on_consumed's duration)
   };
 
   struct Job {
@@ -388,6 +392,7 @@ private:
     prefetch_now_ = -1;
     one_at_a_time_ = false;
     connections_.fetch_add(1);
+    if (std::exchange(reconnecting_, false)) report_reconnected(log_component);
     delay = options_.reconnect_delay;
 
     while (!stop_requested()) {
@@ -583,6 +588,7 @@ private:
       case AMQP_BASIC_DELIVER_METHOD: {
         const auto* deliver = static_cast<const amqp_basic_deliver_t*>(frame.payload.method.decoded);
         Delivery delivery;
+        delivery.received = std::chrono::steady_clock::now();
         delivery.tag = deliver->delivery_tag;
         delivery.redelivered = deliver->redelivered != 0;
         delivery.exchange = view(deliver->exchange);
@@ -861,11 +867,13 @@ private:
       case Settlement::ack:
         acks_.push_back(delivery.tag);
         acked_.fetch_add(1);
+        report_consumed(*delivery.message, delivery.received);
         break;
       case Settlement::redeliver:
         republish(delivery, delivery.queue, decision.next_attempt, counts.redeliveries);
         acks_.push_back(delivery.tag);  // after the copy's confirm
         (result.disposition == Disposition::retry ? retried_ : requeued_).fetch_add(1);
+        report_redelivery(log_component, *delivery.message, result.reason);
         break;
       case Settlement::put_back:
         // No handler at all: stop consuming first (or the copy could come straight back),
@@ -875,7 +883,10 @@ private:
         requeued_.fetch_add(1);
         break;
       case Settlement::dead_letter:
-        dead_letter(delivery, decision.reason, counts.attempt, /*ack_now=*/false);
+        // The handler's own message when it failed, as the in-memory consumer reports it
+        // (the copy's death reason stays decide_settlement's, which adds the attempt count).
+        dead_letter(delivery, decision.reason, counts.attempt, /*ack_now=*/false,
+                    result.disposition == Disposition::retry ? result.reason : decision.reason);
         break;
     }
     if (one_at_a_time_ && !job.came_back) {
@@ -921,7 +932,11 @@ private:
     copy_back(delivery);
   }
 
-  void dead_letter(const Delivery& delivery, const std::string& reason, std::uint64_t attempt, bool ack_now = true) {
+  /// Sends a copy of `delivery` to its dead-letter queue with `reason`, acks the original
+  /// (now or with the batch) and reports it (with `reported`, or else `reason`), as the
+  /// delivery `attempt` (the deliveries it had).
+  void dead_letter(const Delivery& delivery, const std::string& reason, std::uint64_t attempt, bool ack_now = true,
+                   std::string_view reported = {}) {
     constexpr std::size_t max_reason = 4096;
     republish(delivery, dead_letter_queue_of(delivery), attempt, delivery.counts.redeliveries,
               reason.substr(0, max_reason));
@@ -931,6 +946,25 @@ private:
       acks_.push_back(delivery.tag);  // with the batch (settle_finished)
     }
     dead_lettered_.fetch_add(1);
+    report_dead_lettered(delivery, attempt, reported.empty() ? std::string_view(reason) : reported);
+  }
+
+  /// detail::report_dead_letter() for `delivery` after `attempt` deliveries: the message handlers saw
+  /// counts the attempt it would have been, one more than those of a message never handled.
+  static void report_dead_lettered(const Delivery& delivery, std::uint64_t attempt, std::string_view reason) noexcept {
+    const IncomingMessage& message = *delivery.message;
+    const auto deliveries = static_cast<std::uint32_t>(std::min<std::uint64_t>(attempt, UINT32_MAX));
+    if (message.delivery_attempt == deliveries) {
+      return ::spakky::event::detail::report_dead_letter(log_component, message, reason);
+    }
+    try {
+      IncomingMessage counted;  // no payload: the report reads the name and the count only
+      counted.event_name = message.event_name;
+      counted.delivery_attempt = deliveries;
+      ::spakky::event::detail::report_dead_letter(log_component, counted, reason);
+    } catch (...) {
+      // Out of memory while reporting: the report is lost, the message is still dead-lettered.
+    }
   }
 
   /// Publishes a copy of `delivery` to `queue` (through the default exchange, mandatory) and
@@ -1010,6 +1044,9 @@ private:
 
   enum class Confirm { waiting, acked, refused };
 
+  /// The component of the consumers' log records.
+  static constexpr std::string_view log_component = "rabbitmq.consumer";
+
   BrokerConsumerBase& consumer_;
   RabbitMqConsumerOptions options_;
   ConnectSettings settings_;
@@ -1039,6 +1076,7 @@ private:
   std::string keeper_error_;
   std::string dead_letter_name_;
   std::uint64_t session_ = 0;      // connections so far in this run (jobs of older ones are stale)
+  bool reconnecting_ = false;      // run loop only: a connection of this run was lost
   std::size_t running_here_ = 0;   // jobs of this session running
   std::uint64_t last_job_ = 0;
   std::map<std::uint64_t, Job> jobs_;  // running (run loop only)
