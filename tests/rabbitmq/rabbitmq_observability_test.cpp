@@ -120,3 +120,49 @@ TEST_CASE("the coroutine RabbitMQ consumer reports retries, dead letters and con
   check_reports(metrics, log);
   consumer.stop();
 }
+
+TEST_CASE("the RabbitMQ transports report every message sent, and in confirmed mode its confirm",
+          "[rabbitmq][transport][observability]") {
+  CountingMetrics metrics;
+  Names names;
+  RawClient client;
+  client.declare_exchange(names.exchange);
+  client.declare_queue(names.queue);
+  client.bind(names.queue, names.exchange, "OrderPlaced");
+
+  ev::RabbitMqEventTransport confirmed({.url = broker_url(), .exchange = names.exchange});
+  confirmed.send("OrderPlaced", "c-1", {});
+  confirmed.send("OrderPlaced", "c-2", {});
+  CHECK(metrics.sent == 2);
+  CHECK(metrics.confirmed == 2);
+  CHECK(metrics.confirmed_with_latency == 2);
+  // A message no queue takes fails its send: neither sent nor confirmed.
+  CHECK_THROWS_AS(confirmed.send("NobodyListens", "lost", {}), ev::TransportError);
+  CHECK(metrics.sent == 2);
+  CHECK(metrics.confirmed == 2);
+
+  ev::RabbitMqEventTransport unconfirmed(
+      {.url = broker_url(), .exchange = names.exchange, .delivery_mode = ev::RabbitMqDeliveryMode::unconfirmed});
+  unconfirmed.send("OrderPlaced", "u-1", {});
+  CHECK(metrics.sent == 3);
+  CHECK(metrics.confirmed == 2);
+
+  ev::AsyncRabbitMqEventTransport async_confirmed({.url = broker_url(), .exchange = names.exchange});
+  ev::sync_wait(async_confirmed.send("OrderPlaced", "ac-1", {}));
+  ev::sync_wait(async_confirmed.send("OrderPlaced", "ac-2", {}));
+  CHECK_THROWS_AS(ev::sync_wait(async_confirmed.send("NobodyListens", "lost", {})), ev::TransportError);
+  CHECK(metrics.sent == 5);
+  CHECK(metrics.confirmed == 4);
+  CHECK(metrics.confirmed_with_latency == 4);
+
+  ev::AsyncRabbitMqEventTransport async_unconfirmed(
+      {.url = broker_url(), .exchange = names.exchange, .delivery_mode = ev::RabbitMqDeliveryMode::unconfirmed});
+  ev::sync_wait(async_unconfirmed.send("OrderPlaced", "au-1", {}));
+  CHECK(metrics.sent == 6);
+  CHECK(metrics.confirmed == 4);
+
+  const std::vector<std::string> reports = metrics.log();
+  CHECK(std::count(reports.begin(), reports.end(), "sent OrderPlaced") == 6);
+  CHECK(std::count(reports.begin(), reports.end(), "confirmed OrderPlaced") == 4);
+  CHECK(eventually([&] { return client.message_count(names.queue) == 6; }, 10s));
+}

@@ -6,6 +6,7 @@
 
 #include "rabbitmq_events.hpp"
 #include "support/coro.hpp"
+#include "support/counting_metrics.hpp"
 #include "support/rabbitmq_broker.hpp"
 #include "support/sync.hpp"
 
@@ -13,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -53,6 +55,7 @@ struct SendRecord {
 
 TEST_CASE("broker stopped and started mid-stream: prompt errors, reconnect, at-least-once delivery",
           "[rabbitmq][outage]") {
+  test_support::CountingMetrics metrics;  // outlives the consumer and the transports below
   const std::string exchange = unique_name("test.outage");
   const std::string queue = unique_name("test.outage");
   const auto serializer = rabbitmq_test::make_serializer();
@@ -176,6 +179,11 @@ TEST_CASE("broker stopped and started mid-stream: prompt errors, reconnect, at-l
   CHECK(consumer.stats().connections >= 2);
   CHECK(connection_errors.load() >= 1);
   CHECK(consumer.consuming());
+
+  // Each of them reported its reconnect; the transport that never connected reported none.
+  const std::vector<std::string> reports = metrics.log();
+  CHECK(std::count(reports.begin(), reports.end(), "reconnected rabbitmq.transport") >= 2);  // sync and async
+  CHECK(std::count(reports.begin(), reports.end(), "reconnected rabbitmq.consumer") >= 1);
 
   consumer.stop();
   try {

@@ -265,7 +265,7 @@ private:
     published_ = 0;
     keepalive_ms_ = amqp_get_heartbeat(connection_->state()) * 250;
     last_service_ = clock::now();
-    connections_.fetch_add(1);
+    if (connections_.fetch_add(1) > 0) detail::rabbitmq::report_reconnected("rabbitmq.transport");
   }
 
   /// queue_per_event: the queue named after the event exists (declared if missing) and is
@@ -339,6 +339,7 @@ private:
       if (confirmed) {
         in_flight_.emplace(++published_, InFlight{&request, clock::now(), {}});
       } else {
+        if (MetricsObserver* observer = metrics_observer()) observer->on_sent(request.event_name);
         done_.push_back(&request);
       }
     }
@@ -393,6 +394,9 @@ private:
             TransportError(request.event_name, "the broker refused the message (basic.nack)"));
       } else if (!in_flight.returned.empty()) {
         request.error = std::make_exception_ptr(TransportError(request.event_name, in_flight.returned));
+      } else if (MetricsObserver* observer = metrics_observer()) {
+        observer->on_sent(request.event_name);
+        observer->on_confirmed(request.event_name, clock::now() - in_flight.published);
       }
       done_.push_back(&request);
     };

@@ -90,6 +90,7 @@ public:
   /// if the broker cannot be reached, refuses, cannot route (mandatory) or does not confirm
   /// the message, or a header name cannot be sent (empty or longer than 255 bytes).
   void send(std::string_view event_name, std::string_view payload, const Headers& headers) override {
+    const auto started = std::chrono::steady_clock::now();  // on_confirmed's latency
     const std::lock_guard lock(mutex_);
     table_.clear();
     if (const std::string_view bad = table_.add_all(headers); !bad.empty()) {
@@ -122,7 +123,12 @@ public:
       }
     }
     ++published_;
-    if (options_.delivery_mode == RabbitMqDeliveryMode::confirmed) await_confirm(event_name, published_);
+    const bool confirmed = options_.delivery_mode == RabbitMqDeliveryMode::confirmed;
+    if (confirmed) await_confirm(event_name, published_);
+    if (MetricsObserver* observer = metrics_observer()) {
+      observer->on_sent(event_name);
+      if (confirmed) observer->on_confirmed(event_name, std::chrono::steady_clock::now() - started);
+    }
   }
 
   /// Connects now (and declares the exchange) if not connected; throws TransportError if it
@@ -136,6 +142,7 @@ public:
   void close() noexcept {
     const std::lock_guard lock(mutex_);
     connection_.reset();
+    closed_ = true;  // the next connection is no reconnect
   }
 
   /// True if a connection is open (it may still turn out to be dropped on the next send).
@@ -163,7 +170,8 @@ private:
       if (options_.delivery_mode == RabbitMqDeliveryMode::confirmed) connection->select_confirms();
       connection_ = std::move(connection);
       published_ = 0;
-      connections_.fetch_add(1);
+      if (connections_.fetch_add(1) > 0 && !closed_) detail::rabbitmq::report_reconnected("rabbitmq.transport");
+      closed_ = false;
     } catch (const detail::rabbitmq::ChannelRefused& refused) {
       const std::string advice = detail::rabbitmq::mismatch_advice(refused, "RabbitMqTransportOptions");
       throw TransportError(event_name, advice.empty() ? std::string(refused.what())
@@ -351,6 +359,7 @@ private:
   detail::rabbitmq::HeaderTable table_;
   std::set<std::string> routed_;  // queue_per_event: names whose queue is known on this connection
   std::atomic<std::uint64_t> connections_{0};
+  bool closed_ = false;  // guarded by mutex_: close() dropped the connection, not a failure
 
   std::thread keeper_;
   std::mutex keeper_mutex_;

@@ -5,6 +5,8 @@
 /// Not thread-safe (neither is librabbitmq-c): one thread at a time per Connection.
 
 #include <spakky/event/event_publisher.hpp>
+#include <spakky/event/observability/log_record.hpp>
+#include <spakky/event/observability/metrics.hpp>
 #include <spakky/event/rabbitmq/amqp_url.hpp>
 
 #include <amqp.h>
@@ -58,6 +60,13 @@ struct QueueSpec {
   std::int64_t max_length = -1;        ///< x-max-length; negative: none
   std::string overflow;                ///< x-overflow ("drop-head", "reject-publish"); empty: none
 };
+
+/// `component` ("rabbitmq.transport", "rabbitmq.consumer") connected again after its
+/// connection was lost: on_reconnected, and an info record "connected to the broker again".
+inline void report_reconnected(std::string_view component) noexcept {
+  if (MetricsObserver* observer = metrics_observer()) observer->on_reconnected(component);
+  write_log(LogLevel::info, component, "connected to the broker again");
+}
 
 /// How to reach and talk to the broker.
 struct ConnectSettings {
