@@ -68,6 +68,8 @@ namespace spakky::event {
 /// hand heavy work to your own executor. send() may be called from any thread. A broker
 /// outage fails the sends of that moment promptly; the next send reconnects.
 ///
+/// Reports as RabbitMqEventTransport (on_sent, on_confirmed, on_reconnected), on the worker.
+///
 /// Lifetime: the views and headers given to send() must stay valid until its awaitable has
 /// completed (AsyncDirectEventBus ensures it). The destructor lets the messages already
 /// queued finish (bounded by confirm_timeout), fails what is left, then joins the worker.
@@ -113,7 +115,7 @@ public:
   /// Publishes one message; the task completes (on the worker thread) when it is confirmed,
   /// or fails with TransportError.
   Task<> send(std::string_view event_name, std::string_view payload, const Headers& headers) override {
-    co_await SendAwaiter{*this, Request{event_name, payload, &headers, {}, {}}};
+    co_await SendAwaiter{*this, Request{event_name, payload, &headers, {}, {}, clock::now()}};
   }
 
   /// The options it was made with.
@@ -131,6 +133,7 @@ private:
     const Headers* headers = nullptr;
     std::coroutine_handle<> continuation;
     std::exception_ptr error;
+    clock::time_point started{};  // when send() was called: on_confirmed's latency
   };
 
   struct SendAwaiter {
@@ -396,7 +399,7 @@ private:
         request.error = std::make_exception_ptr(TransportError(request.event_name, in_flight.returned));
       } else if (MetricsObserver* observer = metrics_observer()) {
         observer->on_sent(request.event_name);
-        observer->on_confirmed(request.event_name, clock::now() - in_flight.published);
+        observer->on_confirmed(request.event_name, clock::now() - request.started);
       }
       done_.push_back(&request);
     };

@@ -44,6 +44,10 @@ namespace spakky::event {
 /// `Proxy-Authorization` header (names compared ignoring case and whitespace) whose value
 /// holds a `Bearer ` credential: the bus's rule.
 ///
+/// Reports (observability/metrics.hpp, the log as component `rabbitmq.consumer`): each retry
+/// (on_retried, warn), each dead letter (on_dead_lettered, error), each acked message
+/// (on_consumed) and each reconnect (on_reconnected, info); the async consumer too.
+///
 /// **Redeliveries count.** A message the broker gives back unsettled (the connection dropped,
 /// e.g. a missed heartbeat, or the consumer's process died, e.g. killed by the message's own
 /// handler) counts as a delivery attempt, so max_delivery_attempts also ends a crash loop:

@@ -59,6 +59,10 @@ namespace spakky::event {
 /// on the one connection. Use one transport per thread (or the async transport) for
 /// parallel sends.
 ///
+/// Reports (observability/metrics.hpp): on_sent for each message the broker took (confirmed
+/// mode: once confirmed, then on_confirmed), on_reconnected("rabbitmq.transport") and an info
+/// record when a connection replaces a lost one (not one dropped by close()).
+///
 /// **Example**
 /// @code
 /// spakky::event::RabbitMqEventTransport transport({.url = "amqp://guest:guest@localhost:5672/",
