@@ -1,5 +1,5 @@
 // AsyncEventMediator<asio::awaitable<void>>: the pluggable awaitable proven with standalone
-// Asio (SPEC §6). Handlers co_await real asio::steady_timers on one asio::io_context, run on
+// Asio. Handlers co_await real asio::steady_timers on one asio::io_context, run on
 // this (the test's main) thread; assertions are made on this thread only, after run_for().
 //
 // Asio's awaitable can only be awaited from Asio coroutines: dispatch() returns
@@ -54,7 +54,7 @@ Awaitable sleep_for(std::chrono::milliseconds duration) {
 }
 
 /// Dispatches `event` by reference from a coroutine that owns it: the event lives in this
-/// frame until the dispatch has completed, which is all SPEC §6 asks.
+/// frame until the dispatch has completed, which is all the library promises.
 Awaitable dispatch_owned(Mediator& mediator, int value, std::vector<std::string>& log) {
   const Ping ping(value);
   co_await mediator.dispatch(ping);

@@ -1,4 +1,4 @@
-// TransactionalEventPublishing and AsyncTransactionalEventPublishing (SPEC §7): a unit of work
+// TransactionalEventPublishing and AsyncTransactionalEventPublishing: a unit of work
 // that returns normally publishes the events of every aggregate it collected (collection
 // order, then event order) and clears them; one that throws publishes nothing; the collector
 // is cleared in every case; a failing publish loses no event that was not cleared.

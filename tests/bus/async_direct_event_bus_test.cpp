@@ -1,4 +1,4 @@
-// AsyncDirectEventBus (SPEC §5, §6): DirectEventBus's rules for an asynchronous transport —
+// AsyncDirectEventBus: DirectEventBus's rules for an asynchronous transport —
 // serialize, inject headers, drop bearer tokens, await the transport — and the message stays
 // valid until the transport's task has completed, also when it completes on another thread.
 #include "support/async_recording_transport.hpp"

@@ -1,4 +1,4 @@
-// DirectEventBus (SPEC §5): serialize, inject headers, drop bearer tokens, hand to the
+// DirectEventBus: serialize, inject headers, drop bearer tokens, hand to the
 // transport; every failure surfaces as SerializationError or TransportError and nothing is
 // half-sent.
 #include "support/recording_transport.hpp"

@@ -1,4 +1,4 @@
-// The W3C traceparent injector (SPEC §5 headers): fed from the user's tracing, applied by
+// The W3C traceparent injector: fed from the user's tracing, applied by
 // DirectEventBus and AsyncDirectEventBus alike; invalid contexts write nothing; a consumer
 // reads the context back.
 #include "support/async_recording_transport.hpp"

@@ -1,4 +1,4 @@
-// EventId (SPEC §2): RFC 9562 version-4 ids, the canonical text form, ordering and hashing.
+// EventId: RFC 9562 version-4 ids, the canonical text form, ordering and hashing.
 #include <spakky/event/event_id.hpp>
 
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-// Events (SPEC §2): identity and time fixed at construction, value semantics, the kind
+// Events: identity and time fixed at construction, value semantics, the kind
 // concepts, and event names that agree on every path (virtual event_name(), event_name_of<E>(),
 // event_name_v<E>).
 #include <spakky/event/detail/timestamp_format.hpp>

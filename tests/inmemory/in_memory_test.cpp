@@ -1,4 +1,4 @@
-// The in-memory broker (SPEC §10): what InMemoryEventTransport is sent, the attached
+// The in-memory broker: what InMemoryEventTransport is sent, the attached
 // InMemoryEventConsumers' handlers receive, decoded by event name; failing handlers cause
 // redelivery and then a dead letter with the reason; unreadable messages are dead-lettered at
 // once; handlers see the message's headers.

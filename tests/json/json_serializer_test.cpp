@@ -1,4 +1,4 @@
-// JsonEventSerializer (SPEC §5): the exact bytes pydantic v2 writes for the same dataclass,
+// JsonEventSerializer: the exact bytes pydantic v2 writes for the same dataclass,
 // the payloads pydantic writes read back to the same values, timestamps in every form Python
 // writes, and every kind of bad input rejected as InvalidMessageError naming the event.
 //

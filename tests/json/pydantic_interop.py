@@ -1,4 +1,4 @@
-"""The other side of the wire is real (SPEC §5): pydantic v2 writes events, JsonEventSerializer
+"""The other side of the wire is real: pydantic v2 writes events, JsonEventSerializer
 (json_interop) reads them and writes them again, and pydantic validates what it wrote back to
 the same values. Where both sides spell every value the same (UTC timestamps, every float),
 the bytes must be equal too: 3,000 random doubles are compared with pydantic byte for byte.

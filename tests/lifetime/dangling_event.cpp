@@ -1,4 +1,4 @@
-// The event-lifetime rule of SPEC §6, shown under AddressSanitizer: an asynchronous operation
+// The event-lifetime rule, shown under AddressSanitizer: an asynchronous operation
 // that takes an event by reference needs the event to live until the returned awaitable has
 // completed. A dispatch is a coroutine: it holds the reference, not a copy, across every
 // suspension of every handler, and a handler reads the event when it resumes.

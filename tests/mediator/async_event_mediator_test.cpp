@@ -1,4 +1,4 @@
-// AsyncEventMediator<> (SPEC §3 and §6) with Task<> handlers: the synchronous mediator's routing,
+// AsyncEventMediator<> with Task<> handlers: the synchronous mediator's routing,
 // ordering, catch-alls, failure isolation and during-dispatch rules; handlers awaited one after
 // another; suspended calls and cancellation; destroying a suspended dispatch; the shared_ptr
 // overload; dispatches suspended on several threads; writers racing dispatches (TSan, ASan).
@@ -462,7 +462,7 @@ TEST_CASE("an async handler resumed on another thread may cancel itself with can
   // Regression (fixed by 7e97c1c, "cancel_and_wait tells an async handler's own call by its Task
   // chain"): cancel_and_wait() inside a handler that suspended and resumed on another thread
   // waited for its own call forever, because the registry recognised "own call" by the thread
-  // that had started it. SPEC §3: called from inside the handler itself it does not wait for its
+  // that had started it. Called from inside the handler itself it does not wait for its
   // own call. If it ever hangs again, the stuck thread keeps using the scenario: it is leaked on
   // purpose so that the test fails instead of hanging.
   struct Scenario {
@@ -744,7 +744,7 @@ TEST_CASE("cancel_and_wait on the thread that started a suspended call still wai
           "[async][suspend][teardown]") {
   // Regression (fixed by 7e97c1c): the dispatch below starts on the test's thread and its
   // handler suspends; the call then goes on on another thread. cancel_and_wait() on the test's
-  // thread is not "inside the handler" (SPEC §3), so it must wait until the call has finished —
+  // thread is not "inside the handler", so it must wait until the call has finished —
   // the caller may destroy what the handler uses next. It used to return at once, because the
   // starting thread was recorded as the owner of the suspended call.
   Mediator mediator;
@@ -779,7 +779,7 @@ TEST_CASE("cancel_and_wait inside a task waits for a dispatch that task started 
   // BUG: a Task (here the test's `app`, run by sync_wait) starts a dispatch fire-and-forget
   // through a detached coroutine of its own type (test_support::start, like any user's spawn
   // helper), then tears the subscriber down with cancel_and_wait. The suspended call is not
-  // app's own call and goes on on another thread: cancel_and_wait must wait for it (SPEC §3).
+  // app's own call and goes on on another thread: cancel_and_wait must wait for it.
   // It returns at once: Task<T>::Awaiter::await_suspend (task.hpp) makes a task awaited by a
   // non-Task coroutine join the chain running on this thread (join_chain), so the detached
   // dispatch is taken for part of app's chain, and wait_for_calls (handler_registry.hpp) skips

@@ -1,4 +1,4 @@
-// AsyncEventPublisher (SPEC §4, §6): EventPublisher's routing for an AsyncEventMediator and an
+// AsyncEventPublisher: EventPublisher's routing for an AsyncEventMediator and an
 // asynchronous bus; failures surface when the returned task is awaited; events of neither kind
 // are rejected at compile time where the static type shows it; the shared_ptr overload keeps
 // the event alive while the publication is suspended.

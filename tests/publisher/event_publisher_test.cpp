@@ -1,4 +1,4 @@
-// EventPublisher (SPEC §4): domain events go to the dispatcher, integration events to the bus;
+// EventPublisher: domain events go to the dispatcher, integration events to the bus;
 // everything else fails loudly — at compile time where the static type already shows it.
 #include <spakky/event/error.hpp>
 #include <spakky/event/event_publisher.hpp>

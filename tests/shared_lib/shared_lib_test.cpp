@@ -1,4 +1,4 @@
-// Type identity across shared libraries (SPEC §2, STYLE 12): handlers are
+// Type identity across shared libraries: handlers are
 // matched on the event's dynamic type even when the std::type_info objects of
 // that type live in different modules, because every module here is built
 // with hidden visibility. Counts are exact: a handler reached twice per

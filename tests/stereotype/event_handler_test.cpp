@@ -1,4 +1,4 @@
-// Event-handler classes (SPEC §8): a class lists its handler methods in `event_routes`;
+// Event-handler classes: a class lists its handler methods in `event_routes`;
 // register_handlers(object, consumers...) registers every listed method on the fitting consumer
 // (void methods on an IEventConsumer, coroutine ones on an IAsyncEventConsumer, integration
 // routes only on a consumer wrapped in integration(...)) and returns one RAII HandlerBundle.

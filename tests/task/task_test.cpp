@@ -1,4 +1,4 @@
-// Task<T> and sync_wait (SPEC §6): lazy, move-only, values and references, exceptions to the
+// Task<T> and sync_wait: lazy, move-only, values and references, exceptions to the
 // awaiter, no leak when never awaited, a clear error when misused, constant stack over a long
 // run of synchronously completing awaits, and completion on another thread.
 // Catch2 assertions are not thread-safe: coroutines and worker threads only record; the main
@@ -424,7 +424,7 @@ TEST_CASE("sync_wait of a Task<T> hands back a T that outlives the task", "[task
   // BUG: sync_wait returns `T&&` into the promise of the (temporary) task for a Task<T> of a
   // value type, instead of a T. `const auto& v = sync_wait(make())` or
   // `for (auto& x : sync_wait(load()))` then refers to an object destroyed with the task at the
-  // end of the full-expression. SPEC §6: sync_wait "returns its value".
+  // end of the full-expression. sync_wait "returns its value".
   CHECK_FALSE(std::is_reference_v<decltype(ev::sync_wait(make_counted()))>);
   const int before = Counted::alive;
   {
