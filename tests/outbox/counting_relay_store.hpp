@@ -39,6 +39,7 @@ public:
   std::size_t purge_sent(std::chrono::seconds older_than) override { return inner_.purge_sent(older_than); }
   std::vector<spakky::event::ParkedRow> parked() override { return inner_.parked(); }
   bool requeue(std::int64_t id) override { return inner_.requeue(id); }
+  std::optional<std::size_t> unsent_count() override { return inner_.unsent_count(); }
   int notification_fd() noexcept override { return inner_.notification_fd(); }
   bool consume_notifications() override { return inner_.consume_notifications(); }
 

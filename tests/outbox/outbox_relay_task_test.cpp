@@ -6,6 +6,7 @@
 #include "outbox/sqlite_app.hpp"
 #include "support/async_recording_transport.hpp"
 #include "support/coro.hpp"
+#include "support/log_capture.hpp"
 #include "support/recording_transport.hpp"
 #include "support/sqlite_db.hpp"
 #include "support/sync.hpp"
@@ -237,6 +238,7 @@ TEST_CASE("a store error in the relay task is reported, counted, and retried aft
                              errors.emplace_back(e.what());
                            }
                          }});
+  test_support::LogCapture logs;
   std::stop_source stop;
   auto task = test_support::start(relay.run(stop.get_token()));
   CHECK(test_support::eventually([&] { return transport.sent().size() == 1; }, 20s));
@@ -246,6 +248,10 @@ TEST_CASE("a store error in the relay task is reported, counted, and retried aft
   const std::lock_guard lock(errors_mutex);
   REQUIRE(errors.size() == 2);
   CHECK_THAT(errors[0], Catch::Contains("the database went away"));
+  const auto logged = logs.matching("outbox", "relay store error, retrying in 1 ms");
+  REQUIRE(logged.size() == 2);
+  CHECK(logged[0].level == ev::LogLevel::warn);
+  CHECK_THAT(logged[0].message, Catch::Contains("the database went away"));
 }
 
 TEST_CASE("the relay runs one way at a time: run() refuses while its thread runs, start() while a task runs") {

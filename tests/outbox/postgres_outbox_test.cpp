@@ -4,6 +4,7 @@
 #include "outbox/counting_relay_store.hpp"
 #include "outbox/outbox_events.hpp"
 #include "support/coro.hpp"
+#include "support/counting_metrics.hpp"
 #include "support/postgres_db.hpp"
 #include "support/recording_transport.hpp"
 #include "support/sync.hpp"
@@ -192,6 +193,30 @@ TEST_CASE("postgres: failures back off, park with the reason, and block only the
   CHECK(store.requeue(store.parked().at(0).id));
   CHECK(relay.drain() == 2);
   CHECK(sent_fields(transport) == std::vector<std::string>{"b:1", "a:1", "a:2"});
+}
+
+TEST_CASE("postgres: the relay reports each sent row's lag and the unsent rows, pending and parked") {
+  test_support::postgres::PrivateSchema schema;
+  App app(schema);
+  app.send("a", 1);
+  app.send("a", 2);
+  app.send("b", 1);
+  pg_exec(app.db(), "UPDATE spakky_outbox SET created_at = created_at - interval '5 seconds' WHERE partition_key = 'b'");
+  pg_exec(app.db(), "UPDATE spakky_outbox SET headers = 'garbage-without-equals' WHERE partition_key = 'a' AND seq = 1");
+  ev::PostgresOutboxRelayStore store(schema.conninfo());
+  CHECK(store.unsent_count() == 3u);
+  test_support::RecordingTransport transport;
+  test_support::CountingMetrics metrics;
+  {
+    ev::OutboxRelay relay(store, transport, {.poll_interval = 50ms});
+    relay.start();
+    CHECK(test_support::eventually([&] { return transport.sent().size() == 1 && metrics.last_pending == 2; }, 20s));
+    relay.stop();
+  }
+  CHECK(metrics.relay_lags == 1);  // b:1; a:1 was parked, a:2 waits behind it
+  CHECK(metrics.longest_relay_lag_ns >= std::chrono::nanoseconds(5s).count());
+  CHECK(metrics.longest_relay_lag_ns < std::chrono::nanoseconds(1h).count());
+  CHECK(store.unsent_count() == 2u);
 }
 
 TEST_CASE("postgres: three relays on one database send every row once and each key in order") {

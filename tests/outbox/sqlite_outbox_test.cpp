@@ -3,6 +3,8 @@
 #include "outbox/outbox_events.hpp"
 #include "outbox/sqlite_app.hpp"
 #include "support/async_recording_transport.hpp"
+#include "support/counting_metrics.hpp"
+#include "support/log_capture.hpp"
 #include "support/recording_transport.hpp"
 #include "support/sqlite_db.hpp"
 #include "support/sync.hpp"
@@ -197,6 +199,77 @@ TEST_CASE("a row edited to carry a line break in its name or headers is parked, 
   REQUIRE(parked.size() == 2);
   CHECK_THAT(parked[0].last_error, Catch::Contains("event name contains CR, LF or NUL"));
   CHECK_THAT(parked[1].last_error, Catch::Contains("header 'x' contains CR, LF or NUL"));
+}
+
+TEST_CASE("the relay logs a send it retries at warn and a row it parks at error, outside text escaped") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("key\nforged", 1);
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.max_attempts = 2, .initial_backoff = 0ms});
+  test_support::LogCapture logs;
+  transport.fail_with(test_support::RecordingTransport::Failure::runtime_error, "no route\r\nspakky::event [info] fake");
+  relay.run_once();
+  relay.run_once();
+  const auto retried = logs.matching("outbox", "failed (attempt 1), retrying in 0 ms");
+  REQUIRE(retried.size() == 1);
+  CHECK(retried[0].level == ev::LogLevel::warn);
+  CHECK_THAT(retried[0].message, Catch::Contains("key 'key\\nforged'") && Catch::Contains("no route\\r\\n"));
+  const auto parked = logs.matching("outbox", "parked, its key waits: gave up after 2 attempts");
+  REQUIRE(parked.size() == 1);
+  CHECK(parked[0].level == ev::LogLevel::error);
+  for (const auto& record : logs.records()) {
+    CAPTURE(record.message);
+    CHECK(record.message.find_first_of("\r\n") == std::string::npos);
+  }
+  CHECK(logs.matching("outbox", "relay pass: 0 sent, 1 tried").size() == 2);
+}
+
+TEST_CASE("the relay reports each sent row's lag from the row's creation, and none for a failed send") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("b", 1);
+  app.send("c", 1);
+  // Written 5 s ago, as if the relay had been down.
+  sql_exec(file.db(), "UPDATE spakky_outbox SET created_at = created_at - 5000000 WHERE partition_key = 'b'");
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::RecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.initial_backoff = 0ms});
+  test_support::CountingMetrics metrics;
+  transport.fail_with(test_support::RecordingTransport::Failure::runtime_error, "broker down");
+  CHECK(relay.run_once() == 0);
+  CHECK(metrics.relay_lags == 0);  // tried, not sent: no lag
+  transport.fail_with(test_support::RecordingTransport::Failure::none);
+  CHECK(relay.drain() == 3);
+  CHECK(metrics.relay_lags == 3);
+  CHECK(metrics.relay_lags_non_negative == 3);
+  CHECK(metrics.longest_relay_lag_ns >= std::chrono::nanoseconds(5s).count());
+  CHECK(metrics.longest_relay_lag_ns < std::chrono::nanoseconds(1h).count());
+}
+
+TEST_CASE("the relay loop reports the unsent rows, pending and parked, while an observer is installed") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("a", 2);  // waits behind a:1, which will be parked
+  app.send("b", 1);
+  sql_exec(file.db(), "UPDATE spakky_outbox SET headers = 'garbage-without-equals' WHERE partition_key = 'a' AND id = "
+                      "(SELECT min(id) FROM spakky_outbox)");
+  ev::SqliteOutboxRelayStore store(file.path());
+  CHECK(store.unsent_count() == 3u);
+  test_support::RecordingTransport transport;
+  test_support::CountingMetrics metrics;
+  {
+    ev::OutboxRelay relay(store, transport, {.poll_interval = 50ms});
+    relay.start();
+    CHECK(test_support::eventually([&] { return transport.sent().size() == 1 && metrics.last_pending == 2; }, 20s));
+    relay.stop();
+  }
+  CHECK(store.unsent_count() == 2u);  // the parked row and the one behind it: never dropped from the count
+  CHECK(sql_int(file.db(), "SELECT count(*) FROM spakky_outbox WHERE state <> 'sent'") == 2);
+  CHECK(metrics.pending_reports >= 1);
 }
 
 TEST_CASE("sent rows can be kept for a retention period and are purged after it") {

@@ -51,6 +51,9 @@ public:
   void on_relay_lag(std::chrono::nanoseconds lag) noexcept override {
     ++relay_lags;
     if (lag.count() >= 0) ++relay_lags_non_negative;
+    auto longest = longest_relay_lag_ns.load();
+    while (lag.count() > longest && !longest_relay_lag_ns.compare_exchange_weak(longest, lag.count())) {
+    }
   }
 
   /// The named reports, in order.
@@ -62,6 +65,7 @@ public:
   std::atomic<std::size_t> dispatched{0}, handler_failures{0}, sent{0}, confirmed{0}, confirmed_with_latency{0},
       retried{0}, dead_lettered{0}, consumed{0}, reconnected{0}, pending_reports{0}, last_pending{0}, relay_lags{0},
       relay_lags_non_negative{0};
+  std::atomic<std::chrono::nanoseconds::rep> longest_relay_lag_ns{0};
 
 private:
   void remember(std::string entry) noexcept {

@@ -59,10 +59,12 @@ public:
   /// after its connection was lost.
   virtual void on_reconnected([[maybe_unused]] std::string_view component) noexcept {}
 
-  /// An outbox relay saw `rows` rows not yet sent (after each pass).
+  /// An outbox relay's loop (thread or task) counted `rows` rows not sent yet, pending and
+  /// parked: at most once a second, and only while an observer is installed.
   virtual void on_outbox_pending([[maybe_unused]] std::size_t rows) noexcept {}
 
-  /// An outbox relay sent a row `lag` after the row was written.
+  /// An outbox relay marked a row sent `lag` after the row was written (PostgreSQL: after its
+  /// transaction began): once per row sent.
   virtual void on_relay_lag([[maybe_unused]] std::chrono::nanoseconds lag) noexcept {}
 };
 

@@ -38,6 +38,8 @@
 #include <spakky/event/error.hpp>
 #include <spakky/event/async_event_publisher.hpp>
 #include <spakky/event/event_publisher.hpp>
+#include <spakky/event/observability/log.hpp>
+#include <spakky/event/observability/metrics.hpp>
 #include <spakky/event/outbox/detail/header_codec.hpp>
 #include <spakky/event/outbox/relay_store.hpp>
 #include <spakky/event/serializer.hpp>
@@ -57,6 +59,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -547,6 +550,8 @@ private:
     }
     const std::vector<OutboxRow>& rows = all_tried ? pass.rows : tried_rows;
     store_.finish(rows, results, options_.sent_retention.count() > 0);
+    report_lag(rows, results);
+    log_failures(rows, results);
     std::size_t sent = 0;
     {
       const std::lock_guard lock(stats_mutex_);
@@ -559,6 +564,7 @@ private:
       }
       stats_.sent += sent;
     }
+    log(LogLevel::debug, "outbox", "relay pass: {} sent, {} tried", sent, results.size());
     if (options_.on_parked) {
       for (std::size_t i = 0; i < rows.size(); ++i) {
         if (results[i].outcome != RowResult::Outcome::park) continue;
@@ -568,6 +574,50 @@ private:
       }
     }
     return sent;
+  }
+
+  /// Logs a failed send the relay retries (warn) and a row it parks (error); outside text
+  /// (event name, key, the transport's reason) escaped.
+  static void log_failures(std::span<const OutboxRow> rows, std::span<const RowResult> results) noexcept {
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const OutboxRow& row = rows[i];
+      switch (results[i].outcome) {
+        case RowResult::Outcome::sent: break;
+        case RowResult::Outcome::retry:
+          log(LogLevel::warn, "outbox", "sending row {} ('{}', key '{}') failed (attempt {}), retrying in {} ms: {}",
+              row.id, detail::quoted(row.event_name), detail::quoted(row.partition_key), row.attempts + 1,
+              results[i].retry_after.count(), detail::quoted(results[i].error));
+          break;
+        case RowResult::Outcome::park:
+          log(LogLevel::error, "outbox", "row {} ('{}', key '{}') parked, its key waits: {}", row.id,
+              detail::quoted(row.event_name), detail::quoted(row.partition_key), detail::quoted(results[i].error));
+          break;
+      }
+    }
+  }
+
+  /// Reports each sent row's lag (from its creation to now, the mark) to the metrics observer.
+  static void report_lag(std::span<const OutboxRow> rows, std::span<const RowResult> results) noexcept {
+    MetricsObserver* observer = metrics_observer();
+    if (observer == nullptr) return;
+    const auto now = std::chrono::system_clock::now();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (results[i].outcome != RowResult::Outcome::sent) continue;
+      // A clock stepped back, or a store that does not know the time: never a negative lag.
+      observer->on_relay_lag(std::max(std::chrono::nanoseconds::zero(),
+                                      std::chrono::duration_cast<std::chrono::nanoseconds>(now - rows[i].created_at)));
+    }
+  }
+
+  /// Reports the store's unsent rows to the metrics observer, at most once a second and only
+  /// while one is installed (counting reads every unsent row's index entry).
+  void report_unsent_if_due(std::chrono::steady_clock::time_point& last_report) {
+    MetricsObserver* observer = metrics_observer();
+    if (observer == nullptr) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_report < std::chrono::seconds(1)) return;
+    last_report = now;
+    if (const auto unsent = store_.unsent_count()) observer->on_outbox_pending(*unsent);
   }
 
   /// Purges sent rows kept past their retention, at most once a second.
@@ -583,6 +633,15 @@ private:
     {
       const std::lock_guard lock(stats_mutex_);
       ++stats_.errors;
+    }
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      log(LogLevel::warn, "outbox", "relay store error, retrying in {} ms: {}", options_.error_backoff.count(),
+          detail::quoted(e.what()));
+    } catch (...) {
+      log(LogLevel::warn, "outbox", "relay store error (a non-standard exception), retrying in {} ms",
+          options_.error_backoff.count());
     }
     if (options_.on_error) options_.on_error(std::move(error));
   }
@@ -601,12 +660,14 @@ private:
 
   void loop() {
     auto last_purge = std::chrono::steady_clock::now();
+    auto last_unsent_report = std::chrono::steady_clock::now() - std::chrono::seconds(1);  // due at once
     while (!stopping_.load(std::memory_order_relaxed)) {
       std::size_t sent = 0;
       bool failed = false;
       try {
         sent = run_pass(ThreadStopRequested{&stopping_});
         purge_if_due(last_purge);
+        report_unsent_if_due(last_unsent_report);
       } catch (...) {
         failed = true;
         count_error(std::current_exception());
@@ -740,6 +801,7 @@ Awaitable OutboxRelay::run(std::stop_token stop) {
   OutboxRelayDriver<Awaitable> driver(*this);
   const std::stop_callback wake_on_stop(stop, NotifyOnStop{this});
   auto last_purge = std::chrono::steady_clock::now();
+  auto last_unsent_report = std::chrono::steady_clock::now() - std::chrono::seconds(1);  // due at once
   while (!stop.stop_requested()) {
     std::size_t sent = 0;
     bool failed = false;
@@ -755,6 +817,7 @@ Awaitable OutboxRelay::run(std::stop_token stop) {
         sent = record_pass(pass);
       }
       purge_if_due(last_purge);
+      report_unsent_if_due(last_unsent_report);
     } catch (...) {
       store_.abandon();  // no-op unless a claim is open
       failed = true;

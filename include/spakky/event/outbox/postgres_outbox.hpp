@@ -55,6 +55,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -199,7 +200,8 @@ public:
         "  SELECT next.partition_key, next.id FROM heads, LATERAL ("
         "    SELECT partition_key, id FROM spakky_outbox"
         "    WHERE state <> 'sent' AND partition_key > heads.partition_key ORDER BY partition_key, seq LIMIT 1) next)"
-        " SELECT id, event_id::text, event_name, payload, headers, partition_key, attempts FROM spakky_outbox"
+        " SELECT id, event_id::text, event_name, payload, headers, partition_key, attempts,"
+        " (extract(epoch FROM created_at) * 1000000)::int8 FROM spakky_outbox"
         " WHERE id IN (SELECT id FROM heads) AND state = 'pending' AND next_attempt_at <= now()"
         " ORDER BY id LIMIT $1::integer FOR UPDATE SKIP LOCKED",
         params, "cannot claim outbox rows", /*binary_result=*/true);
@@ -210,7 +212,8 @@ public:
       using namespace detail::postgres;
       rows.push_back(OutboxRow{int8(result.get(), r, 0), bytes(result.get(), r, 1), bytes(result.get(), r, 2),
                                bytes(result.get(), r, 3), bytes(result.get(), r, 4), bytes(result.get(), r, 5),
-                               int4(result.get(), r, 6)});
+                               int4(result.get(), r, 6),
+                               std::chrono::system_clock::time_point(std::chrono::microseconds(int8(result.get(), r, 7)))});
     }
     if (rows.empty()) end_claim("COMMIT");
     return rows;
@@ -260,6 +263,14 @@ public:
     } catch (...) {
       // A broken connection: its transaction is gone with it; claim() reconnects.
     }
+  }
+
+  /// Counts over the index of unsent rows (outside any claim: rows other relays hold count).
+  std::optional<std::size_t> unsent_count() override {
+    ensure_connected();
+    const detail::postgres::Result result = detail::postgres::exec(
+        connection_.get(), "SELECT count(*) FROM spakky_outbox WHERE state <> 'sent'", "cannot count unsent outbox rows");
+    return static_cast<std::size_t>(std::stoull(PQgetvalue(result.get(), 0, 0)));
   }
 
   std::size_t purge_sent(std::chrono::seconds older_than) override {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,6 +22,9 @@ struct OutboxRow {
   std::string headers;          ///< detail::encode_headers' text
   std::string partition_key;    ///< ordering key
   std::int64_t attempts = 0;    ///< failed sends so far
+  /// When the row was written (PostgreSQL: when its transaction began); the relay reports
+  /// its lag from it. The epoch (default) if the store does not know.
+  std::chrono::system_clock::time_point created_at{};
 };
 
 /// A row the relay gave up on: it stays in the table (state `parked`) and blocks its key.
@@ -55,6 +59,9 @@ public:
   virtual void finish(std::span<const OutboxRow> rows, std::span<const RowResult> results, bool keep_sent) = 0;
   /// Ends the claim without recording anything: the rows stay pending.
   virtual void abandon() noexcept = 0;
+  /// How many rows are not sent yet (pending and parked), if the store can count them; the
+  /// relay reports it to the metrics observer. std::nullopt (the default): not reported.
+  virtual std::optional<std::size_t> unsent_count() { return std::nullopt; }
   /// Deletes rows kept as `sent` for longer than `older_than`; returns how many.
   virtual std::size_t purge_sent(std::chrono::seconds older_than) = 0;
   /// Every parked row, oldest first.

@@ -37,6 +37,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -131,7 +132,8 @@ public:
     claim_.reset().bind(1, detail::sqlite::now_micros()).bind(2, static_cast<std::int64_t>(max_rows));
     while (claim_.step("cannot read the outbox")) {
       rows.push_back(OutboxRow{claim_.int64(0), claim_.text(1), claim_.text(2), claim_.text(3), claim_.text(4),
-                               claim_.text(5), claim_.int64(6)});
+                               claim_.text(5), claim_.int64(6),
+                               std::chrono::system_clock::time_point(std::chrono::microseconds(claim_.int64(7)))});
     }
     claim_.reset();
     return rows;
@@ -175,6 +177,15 @@ public:
   }
 
   void abandon() noexcept override {}
+
+  /// Counts over the index of unsent rows: as many steps as rows not sent yet.
+  std::optional<std::size_t> unsent_count() override {
+    count_unsent_.reset();
+    count_unsent_.step("cannot count unsent outbox rows");
+    const auto count = static_cast<std::size_t>(count_unsent_.int64(0));
+    count_unsent_.reset();
+    return count;
+  }
 
   std::size_t purge_sent(std::chrono::seconds older_than) override {
     detail::sqlite::Statement purge(db_, "DELETE FROM spakky_outbox WHERE state = 'sent' AND sent_at < ?1", false);
@@ -220,11 +231,12 @@ private:
     // heads block their key: the min() runs over pending and parked rows alike.
     claim_ = detail::sqlite::Statement(
         db,
-        "SELECT id, event_id, event_name, payload, headers, partition_key, attempts FROM spakky_outbox"
+        "SELECT id, event_id, event_name, payload, headers, partition_key, attempts, created_at FROM spakky_outbox"
         " WHERE id IN (SELECT min(id) FROM spakky_outbox WHERE state <> 'sent' GROUP BY partition_key)"
         " AND state = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2");
     mark_sent_ = detail::sqlite::Statement(db, "UPDATE spakky_outbox SET state = 'sent', sent_at = ?1 WHERE id = ?2");
     delete_ = detail::sqlite::Statement(db, "DELETE FROM spakky_outbox WHERE id = ?1");
+    count_unsent_ = detail::sqlite::Statement(db, "SELECT count(*) FROM spakky_outbox WHERE state <> 'sent'");
     fail_ = detail::sqlite::Statement(
         db,
         "UPDATE spakky_outbox SET state = ?1, attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3"
@@ -233,7 +245,7 @@ private:
 
   std::unique_ptr<sqlite3, Close> owned_;
   sqlite3* db_ = nullptr;
-  detail::sqlite::Statement claim_, mark_sent_, delete_, fail_;
+  detail::sqlite::Statement claim_, mark_sent_, delete_, fail_, count_unsent_;
 };
 
 }  // namespace spakky::event
