@@ -18,6 +18,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ev = spakky::event;
@@ -77,6 +78,45 @@ TEST_CASE("the relay sends every committed row in commit order per key and delet
   CHECK(per_key["b"] == std::vector<std::string>{"b:1", "b:2", "b:3", "b:4", "b:5"});
   CHECK(sql_int(file.db(), "SELECT count(*) FROM spakky_outbox") == 0);
   CHECK(relay.stats().sent == 10);
+}
+
+namespace {
+
+/// The virtual-machine steps SQLite ran for the store's claim statement since the last call
+/// (deterministic: the work a claim does, without a clock).
+int claim_steps(sqlite3* store_connection) {
+  for (sqlite3_stmt* statement = sqlite3_next_stmt(store_connection, nullptr); statement != nullptr;
+       statement = sqlite3_next_stmt(store_connection, statement)) {
+    if (std::string_view(sqlite3_sql(statement)).find("next_attempt_at <= ?1") != std::string_view::npos) {
+      return sqlite3_stmt_status(statement, SQLITE_STMTSTATUS_VM_STEP, /*reset=*/1);
+    }
+  }
+  FAIL("no claim statement on the store's connection");
+  return 0;
+}
+
+/// Appends `per_key` rows to each of 8 keys by SQL (as many as the bus would write, faster).
+void append_rows(sqlite3* db, int per_key) {
+  sql_exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+                   std::to_string(per_key * 8) +
+                   ") INSERT INTO spakky_outbox (event_id, event_name, payload, headers, partition_key, created_at)"
+                   " SELECT 'id-' || i, 'ItemReserved', x'00', '', 'key-' || (i % 8), 0 FROM n");
+}
+
+}  // namespace
+
+TEST_CASE("a claim reads each key's head, not the backlog behind it") {
+  test_support::SqliteFile file;
+  App app(file);
+  ev::SqliteOutboxRelayStore store(file.path());
+  append_rows(file.db(), 10);
+  CHECK(store.claim(100).size() == 8);
+  const int small_backlog = claim_steps(store.connection());
+  append_rows(file.db(), 5'000);  // 40,000 rows more behind the same 8 heads
+  CHECK(store.claim(100).size() == 8);
+  const int large_backlog = claim_steps(store.connection());
+  CAPTURE(small_backlog, large_backlog);
+  CHECK(large_backlog < 2 * small_backlog);  // grouping every unsent row: 999 -> 360,999 steps
 }
 
 TEST_CASE("one pass sends at most one row per key: a key's rows go one at a time") {
