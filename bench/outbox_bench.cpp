@@ -9,8 +9,11 @@
 //  3. commit -> handler latency (p50/p99): one event per unit of work, a RabbitMQ consumer in
 //     the same process, with the relay woken by notify()/NOTIFY and with polling only.
 //
-//   outbox_bench [events] [append,relay,latency]   (SPAKKY_RABBITMQ_URL, SPAKKY_POSTGRES_URL
-//                                                  from the script)
+//   outbox_bench [events] [append,relay,latency] [keys]   (SPAKKY_RABBITMQ_URL,
+//                                                  SPAKKY_POSTGRES_URL from the script)
+//
+// `keys` (default 256): how many partition keys the relay's rows spread over. A key has one
+// row in flight at a time, so a relay has at most `keys` sends awaiting their confirms.
 
 #include <spakky/event/outbox/outbox_event_bus.hpp>
 #include <spakky/event/outbox/outbox_relay.hpp>
@@ -319,7 +322,7 @@ double direct_async(const std::vector<Prepared>& messages, const std::string& ex
   return seconds_since(start);
 }
 
-double sqlite_relay(const std::vector<Prepared>& messages, const std::string& exchange) {
+double sqlite_relay(const std::vector<Prepared>& messages, const std::string& exchange, int keys) {
   const auto path = std::filesystem::temp_directory_path() / ("outbox-bench-" + ev::EventId::generate().to_string() + ".db");
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
@@ -333,7 +336,7 @@ double sqlite_relay(const std::vector<Prepared>& messages, const std::string& ex
   ev::AsyncRabbitMqEventTransport transport(rabbit(exchange));
   ev::sync_wait(transport.send("warm.up", "x", {}));
   ev::SqliteOutboxRelayStore store(path.string());
-  ev::OutboxRelay relay(store, transport, {.batch_size = 512});
+  ev::OutboxRelay relay(store, transport, {.batch_size = static_cast<std::size_t>(std::max(512, keys))});
   const auto start = Clock::now();
   const auto sent = relay.drain();
   const double took = seconds_since(start);
@@ -392,14 +395,14 @@ double postgres_relays(const std::vector<Prepared>& messages, const std::string&
   return took;
 }
 
-void bench_relay(int count) {
+void bench_relay(int count, int keys) {
   const std::string exchange = "outbox.bench." + ev::EventId::generate().to_string().substr(0, 8);
   declare(exchange);
-  const auto messages = prepare(count, 256);
-  std::printf("\n2. relay throughput to RabbitMQ (confirmed, persistent, one durable queue): %d messages, 256 keys, best of 3\n",
-              count);
+  const auto messages = prepare(count, keys);
+  std::printf("\n2. relay throughput to RabbitMQ (confirmed, persistent, one durable queue): %d messages, %d keys, best of 3\n",
+              count, keys);
   const double direct = best_of(3, [&] { return direct_async(messages, exchange); });
-  const double relay = best_of(3, [&] { return sqlite_relay(messages, exchange); });
+  const double relay = best_of(3, [&] { return sqlite_relay(messages, exchange, keys); });
   std::printf("  async transport directly          %9.0f msg/s\n", count / direct);
   std::printf("  relay, SQLite store, async        %9.0f msg/s   %.2fx of direct\n", count / relay, direct / relay);
   for (const bool async : {false, true}) {
@@ -516,8 +519,9 @@ int main(int argc, char** argv) {
   try {
     const int events = argc > 1 ? std::atoi(argv[1]) : 20000;
     const std::string sections = argc > 2 ? argv[2] : "append,relay,latency";
+    const int keys = argc > 3 ? std::max(1, std::atoi(argv[3])) : 256;
     if (sections.find("append") != std::string::npos) bench_append(std::min(events, 5000));
-    if (sections.find("relay") != std::string::npos) bench_relay(events);
+    if (sections.find("relay") != std::string::npos) bench_relay(events, keys);
     if (sections.find("latency") != std::string::npos) bench_latency(300);
     return 0;
   } catch (const std::exception& e) {
