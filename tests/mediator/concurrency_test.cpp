@@ -385,10 +385,10 @@ TEST_CASE("register, cancel and dispatch hammered from several threads free no h
       for (int i = 0; i < 400; ++i) {
         // Each closure owns its state: freeing the node while a dispatch runs it is a
         // use-after-free (ASan) or a race (TSan).
-        auto exact = std::make_unique<int>(0);
+        auto exact = std::make_unique<std::atomic<int>>(0);
         live.push_back(mediator.register_handler([s = std::move(exact)](const Ping&) { ++*s; }));
         if (i % 3 == t) {
-          auto family = std::make_unique<int>(0);
+          auto family = std::make_unique<std::atomic<int>>(0);  // both dispatchers call it
           live.push_back(mediator.register_handler([s = std::move(family)](const ev::AbstractDomainEvent&) { ++*s; }));
         }
         if (live.size() > 4) {
