@@ -306,3 +306,111 @@ TEST_CASE("registrations from many threads all land, in a consistent state", "[c
   mediator.dispatch(Ping{});
   CHECK(calls == threads * per_thread);
 }
+
+TEST_CASE("a handler cancelled while a blocked dispatch has yet to reach it is skipped, its closure outliving that dispatch",
+          "[concurrency][teardown]") {
+  ev::EventMediator mediator;
+  Gate entered, release;
+  std::atomic<bool> b_called{false};
+  auto state = std::make_shared<std::atomic<int>>(0);
+  const std::weak_ptr<std::atomic<int>> b_state = state;
+  auto a = mediator.register_handler([&](const Ping&) {
+    entered.open();
+    release.wait();
+  });
+  auto b = mediator.register_handler([&, state = std::move(state)](const Ping&) {
+    ++*state;  // a use-after-free (ASan) if the closure went while the dispatch still reads it
+    b_called = true;
+  });
+  std::thread dispatcher([&] { mediator.dispatch(Ping{}); });
+  test_support::JoinGuard guard(dispatcher, [&] { release.open(); });
+  REQUIRE(entered.wait());
+  b.cancel();
+  // Writes, each freeing what no dispatch can read any more.
+  for (int i = 0; i < 10; ++i) mediator.register_handler([](const Ping&) {}).cancel();
+  CHECK_FALSE(b_state.expired());  // the blocked dispatch's list still names b
+  release.open();
+  dispatcher.join();
+  CHECK_FALSE(b_called);
+  mediator.register_handler([](const Pong&) {}).cancel();  // a write
+  CHECK(b_state.expired());
+}
+
+TEST_CASE("a blocked dispatch keeps only the handlers its list names: others' closures go at once when cancelled",
+          "[concurrency][teardown]") {
+  ev::EventMediator mediator;
+  Gate entered, release;
+  auto blocker = mediator.register_handler([&](const Ping&) {
+    entered.open();
+    release.wait();
+  });
+  std::thread dispatcher([&] { mediator.dispatch(Ping{}); });
+  test_support::JoinGuard guard(dispatcher, [&] { release.open(); });
+  REQUIRE(entered.wait());
+  // The blocked dispatch's list is replaced (and retired) while it reads it.
+  auto later = mediator.register_handler([](const Ping&) {});
+  later.cancel();
+  auto state = std::make_shared<int>(0);
+  const std::weak_ptr<int> watched = state;
+  auto other = mediator.register_handler([state = std::move(state)](const Pong&) { ++*state; });
+  mediator.dispatch(Pong{});
+  other.cancel();
+  CHECK(watched.expired());  // no list the blocked dispatch holds names it
+  release.open();
+}
+
+TEST_CASE("register, cancel and dispatch hammered from several threads free no handler while it runs",
+          "[concurrency][teardown][stress]") {
+  ev::EventMediator mediator;
+  std::atomic<bool> stop{false};
+  std::atomic<long> dispatched{0};
+  auto keep = mediator.register_handler([](const Ping&) {});  // lists never empty
+  std::vector<std::thread> dispatchers;
+  for (int t = 0; t < 2; ++t) {
+    dispatchers.emplace_back([&, t] {
+      while (!stop) {
+        if (t == 0) {
+          mediator.dispatch(Ping{1});
+        } else {
+          mediator.dispatch(Pong{1});
+        }
+        ++dispatched;
+      }
+    });
+  }
+  std::vector<std::thread> churners;
+  for (int t = 0; t < 3; ++t) {
+    churners.emplace_back([&, t] {
+      std::vector<ev::Subscription> live;
+      for (int i = 0; i < 400; ++i) {
+        // Each closure owns its state: freeing the node while a dispatch runs it is a
+        // use-after-free (ASan) or a race (TSan).
+        auto exact = std::make_unique<std::atomic<int>>(0);
+        live.push_back(mediator.register_handler([s = std::move(exact)](const Ping&) { ++*s; }));
+        if (i % 3 == t) {
+          auto family = std::make_unique<std::atomic<int>>(0);  // both dispatchers call it
+          live.push_back(mediator.register_handler([s = std::move(family)](const ev::AbstractDomainEvent&) { ++*s; }));
+        }
+        if (live.size() > 4) {
+          // Out of registration order, plain cancel and cancel_and_wait mixed.
+          const std::size_t victim = static_cast<std::size_t>(i) % live.size();
+          if (i % 2 == 0) {
+            live[victim].cancel();
+          } else {
+            live[victim].cancel_and_wait();
+          }
+          live.erase(live.begin() + static_cast<std::ptrdiff_t>(victim));
+        }
+      }
+      for (auto& sub : live) sub.cancel();
+    });
+  }
+  for (auto& t : churners) t.join();
+  stop = true;
+  for (auto& t : dispatchers) t.join();
+  CHECK(dispatched > 0);
+  std::atomic<int> calls{0};
+  auto last = mediator.register_handler([&](const Ping&) { ++calls; });
+  mediator.dispatch(Ping{});
+  CHECK(calls == 1);  // only the handlers still registered run
+}

@@ -25,9 +25,13 @@ struct HandlerNode {
   std::atomic<ErasedFn> invoke;
   void (*destroy)(HandlerNode*) noexcept;
   std::uint64_t id = 0;  // registration sequence number: registration order
-  int refs = 0;          // owners: the registry while registered + each list + each waiter; writer lock only
-  bool cancelled = false;          // writer lock only; the node stays findable by id until freed
-  HandlerNode* next_dead = nullptr;  // links nodes to free, so that collecting them cannot throw
+  // The rest is the registry's, under its writer lock. A cancelled node waits in the
+  // registry's retired chain (staying findable by id) until no list that named it can be read.
+  std::uint64_t last_list = 0;  // retire sequence number of the last list that may name it
+  int waiters = 0;               // cancel_and_wait calls holding the node while they wait
+  bool cancelled = false;
+  bool pinned = false;           // still named by a published list (a rebuild ran out of memory)
+  HandlerNode* next = nullptr;   // links retired and dead nodes: collecting them cannot throw
 
   HandlerNode(ErasedFn call, void (*destroy_fn)(HandlerNode*) noexcept) noexcept
       : invoke(call), destroy(destroy_fn) {}

@@ -14,6 +14,11 @@
 /// - Old arrays are reclaimed with hazard pointers: a dispatch claims a reader slot and
 ///   stores the array it reads there. Writers free only arrays no slot holds, so a writer never
 ///   waits for a reader (a handler blocked in one thread blocks no register or cancel).
+/// - Arrays hold plain node pointers, no reference per node: every retired array gets the next
+///   retire sequence number, and a cancelled node, once no published array names it, records
+///   the number of the last array retired. It is freed once no array a reader still holds
+///   names it: at once if every array retired up to its number is freed (one comparison),
+///   else when the held arrays that name it are. Until then cancel() still finds it by id.
 /// - A slot also names the handler it is calling (`current`), which is what cancel_and_wait
 ///   waits on; the slot's owner thread lets it skip the calling thread's own calls.
 /// - All state lives in this object: header-only statics would be duplicated per shared
@@ -23,6 +28,7 @@
 #include <spakky/event/detail/handler_node.hpp>
 #include <spakky/event/detail/lean_std.hpp>
 #include <spakky/event/detail/module_ranges.hpp>
+#include <spakky/event/detail/writer_lock.hpp>
 #include <spakky/event/erased_handler.hpp>
 #include <spakky/event/error.hpp>
 #include <spakky/event/subscription.hpp>
@@ -30,6 +36,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <initializer_list>
 #include <typeinfo>
 #include <vector>
 
@@ -202,15 +210,20 @@ public:
   HandlerRegistry& operator=(const HandlerRegistry&) = delete;
 
   ~HandlerRegistry() override {
+    for (auto& channel : channels_) ::operator delete(channel->list.load(std::memory_order_relaxed));
+    for (auto& retired : retired_) ::operator delete(retired.list);
+    // Every node is registered (in by_id_), retired or pinned, and in only one of them.
     HandlerNode* dead = nullptr;
-    for (auto& channel : channels_) {
-      if (auto* list = channel->list.load(std::memory_order_relaxed)) release_list(list, dead);
+    for (auto* node : by_id_) {
+      node->next = dead;
+      dead = node;
     }
-    for (auto* list : retired_) release_list(list, dead);
-    // What is left in by_id_ is registered (holding the registration reference) or cancelled
-    // and held by nothing but lists, all released above.
-    for (std::size_t i = by_id_.size(); i-- > 0;) {
-      if (!by_id_[i]->cancelled) drop_ref(by_id_[i], dead);  // may erase by_id_[i]: walk down
+    for (HandlerNode* chain : {retired_nodes_, pinned_nodes_}) {
+      while (HandlerNode* node = chain) {
+        chain = node->next;
+        node->next = dead;
+        dead = node;
+      }
     }
     destroy_all(dead);
     for (std::size_t i = 0; i < spare_lists_count_; ++i) ::operator delete(spare_lists_[i]);
@@ -400,10 +413,13 @@ public:
       }
       // Commit: nothing below throws.
       id = ++last_id_;
-      node->refs = 1;  // the registry's own reference, dropped on cancel
       by_id_.push_back(node);
       fresh.publish();
-      reclaim(dead);
+      // Freeing lists scans every reader slot: a registration leaves a few retired lists to
+      // the next write, but not cancelled nodes (their closures go on the next write).
+      if (retired_nodes_ != nullptr || pinned_nodes_ != nullptr || retired_.size() >= lists_left_by_add) {
+        reclaim(dead);
+      }
     }
     destroy_all(dead);
     return id;
@@ -415,21 +431,22 @@ public:
     bool may_run = false;
     {
       const std::lock_guard lock(writer_);
-      auto found = find_registered(by_id_, id);
-      if (found != by_id_.end()) {
+      if (auto found = find_registered(by_id_, id); found != by_id_.end()) {
         node = *found;
-        // Hold the address while we may wait on it, also if cancel() came earlier (a cancelled
-        // node stays in by_id_ until its last list is freed, so that we find it here).
-        if (wait) ++node->refs;
-        if (!node->cancelled) {
-          node->cancelled = true;
-          // Stops calls at once, on this thread and in any dispatch that reads invoke later.
-          node->invoke.store(cancelled_, std::memory_order_seq_cst);
-          unroute(node);
-          drop_ref(node, dead);  // the registration's reference
-        }
-        may_run = node->refs > (wait ? 1 : 0);  // a list still holds it: a call may be running
+        by_id_.erase(found);
+        node->cancelled = true;
+        // Stops calls at once, on this thread and in any dispatch that reads invoke later.
+        node->invoke.store(cancelled_, std::memory_order_seq_cst);
+        retire_node(node, unroute(node));
+      } else {
+        // Cancelled before: a retired node stays findable until it is freed, so that a
+        // cancel_and_wait after cancel() still waits for its running calls.
+        node = find_retired(id);
+      }
+      if (node != nullptr) {
+        if (wait) ++node->waiters;  // holds the address while we wait on it
         reclaim(dead);
+        may_run = wait && may_be_named(*node);  // a list a reader holds may name it
       }
     }
     destroy_all(dead);
@@ -441,7 +458,7 @@ public:
     }
     {
       const std::lock_guard lock(writer_);
-      drop_ref(node, dead);
+      --node->waiters;
       reclaim(dead);
     }
     destroy_all(dead);
@@ -459,12 +476,15 @@ public:
       {
         const std::lock_guard lock(writer_);
         for (const HandlerNode* node : by_id_) {
-          if (!module.contains(node->destroy)) continue;
-          if (!node->cancelled) {
+          if (module.contains(node->destroy)) {
             throw EventError("forget_module: a handler registered from this module is still registered; "
                              "cancel its subscriptions first");
           }
-          lingering = true;
+        }
+        for (const HandlerNode* chain : {retired_nodes_, pinned_nodes_}) {
+          for (const HandlerNode* node = chain; node != nullptr; node = node->next) {
+            if (module.contains(node->destroy)) lingering = true;
+          }
         }
         if (!lingering) forget_types_locked(module);
         reclaim(dead);
@@ -482,8 +502,7 @@ public:
 
   [[nodiscard]] bool is_active(std::uint64_t id) const noexcept override {
     const std::lock_guard lock(writer_);
-    auto found = find_registered(by_id_, id);
-    return found != by_id_.end() && !(*found)->cancelled;
+    return find_registered(by_id_, id) != by_id_.end();
   }
 
 private:
@@ -646,6 +665,18 @@ private:
   /// A new list for `channel` (its exact handlers, then the catch-alls it receives in
   /// registration order), not yet published; null when it would be empty. May throw.
   HandlerList* build_list(const Channel& channel) {
+    const std::size_t exact = channel.exact.size();
+    if (catch_alls_[1].empty() && catch_alls_[2].empty() && catch_alls_[3].empty()) [[likely]] {
+      if (exact == 0) return nullptr;
+      HandlerList* list = allocate_list(exact);
+      std::memcpy(reinterpret_cast<HandlerNode**>(list + 1), channel.exact.data(), exact * sizeof(HandlerNode*));
+      return list;
+    }
+    return build_list_with_catch_alls(channel);
+  }
+
+  /// build_list() where catch-alls are registered.
+  [[gnu::noinline]] HandlerList* build_list_with_catch_alls(const Channel& channel) {
     // The catch-all routes this channel receives, each already in registration order.
     const std::vector<HandlerNode*>* routes[3];
     std::size_t route_count = 0;
@@ -659,7 +690,8 @@ private:
     if (size == 0) return nullptr;
     HandlerList* list = allocate_list(size);
     auto** out = reinterpret_cast<HandlerNode**>(list + 1);
-    for (auto* node : channel.exact) *out++ = node;
+    if (!channel.exact.empty()) std::memcpy(out, channel.exact.data(), channel.exact.size() * sizeof(HandlerNode*));
+    out += channel.exact.size();
     // Merge the routes by registration id (ids only grow, so each route is sorted).
     std::size_t at[3] = {0, 0, 0};
     for (;;) {
@@ -678,7 +710,8 @@ private:
 
   /// Memory for a list of `size` handlers: a recycled block if one fits. May throw.
   HandlerList* allocate_list(std::size_t size) {
-    for (std::size_t i = 0; i < spare_lists_count_; ++i) {
+    // Newest first: the list freed by the last write is usually the size of the next one.
+    for (std::size_t i = spare_lists_count_; i-- > 0;) {
       HandlerList* spare = spare_lists_[i];
       if (spare->capacity >= size && spare->capacity <= 2 * size + 4) {
         spare_lists_[i] = spare_lists_[--spare_lists_count_];
@@ -706,10 +739,9 @@ private:
   /// Swaps `list` in as what dispatch reads; the old one waits in retired_ for its readers.
   /// Needs one free place in retired_ (reserved by the caller).
   void publish_list(Channel& channel, HandlerList* list) noexcept {
-    if (list != nullptr) {
-      for (auto* node : *list) ++node->refs;
+    if (HandlerList* old = channel.list.exchange(list, std::memory_order_seq_cst)) {
+      retired_.push_back({old, ++retire_seq_});
     }
-    if (HandlerList* old = channel.list.exchange(list, std::memory_order_seq_cst)) retired_.push_back(old);
   }
 
   /// Lists built for several channels, published together or (if one cannot be built) freed.
@@ -750,55 +782,163 @@ private:
     std::vector<Entry> more_;
   };
 
-  /// Rebuilds `channel`'s list after a handler left it. Never throws: without memory the old
-  /// list stays published; the handler that left is cancelled (its thunk is the no-op
-  /// marker), and the next rebuild of the channel drops it.
-  void rebuild_after_removal(Channel& channel) noexcept {
+  /// Rebuilds `channel`'s list after a handler left it; false if it ran out of memory. Never
+  /// throws: without memory the old list stays published; the handler that left is cancelled
+  /// (its thunk is the no-op marker), and the next rebuild of the channel drops it.
+  bool rebuild_after_removal(Channel& channel) noexcept {
     try {
       retired_.reserve(retired_.size() + 1);
       publish_list(channel, build_list(channel));
+      return true;
     } catch (...) {
+      return false;
     }
   }
 
-  void unroute(HandlerNode* node) noexcept {
+  /// Takes `node` out of its route and rebuilds the lists that named it; false if one of them
+  /// could not be rebuilt (and still names it).
+  bool unroute(HandlerNode* node) noexcept {
     for (auto& channel : channels_) {
       auto& exact = channel->exact;
       if (auto it = std::find(exact.begin(), exact.end(), node); it != exact.end()) {
         exact.erase(it);
-        rebuild_after_removal(*channel);
-        return;
+        return rebuild_after_removal(*channel);
       }
     }
+    bool rebuilt = true;
     for (int r = 1; r <= 3; ++r) {
       auto& list = catch_alls_[r];
       if (auto it = std::find(list.begin(), list.end(), node); it != list.end()) {
         list.erase(it);
         for (auto& channel : channels_) {
-          if (receives(*channel, static_cast<Route>(r))) rebuild_after_removal(*channel);
+          if (receives(*channel, static_cast<Route>(r)) && !rebuild_after_removal(*channel)) rebuilt = false;
         }
-        return;
+        break;
       }
+    }
+    return rebuilt;
+  }
+
+  /// Puts a cancelled, unrouted node where it waits to be freed: the retired chain if no
+  /// published list names it any more, else the pinned chain.
+  void retire_node(HandlerNode* node, bool unnamed) noexcept {
+    if (unnamed) {
+      append_retired(node);
+    } else {
+      node->pinned = true;
+      node->next = pinned_nodes_;
+      pinned_nodes_ = node;
     }
   }
 
-  /// Frees the retired lists no reader holds; collects nodes left without owners into `dead`.
-  /// Never throws, never allocates.
+  /// Appends `node` to the retired chain, marked with the newest retire sequence number (every
+  /// list that named it has been retired by now).
+  void append_retired(HandlerNode* node) noexcept {
+    node->last_list = retire_seq_;
+    node->next = nullptr;
+    *retired_tail_ = node;
+    retired_tail_ = &node->next;
+  }
+
+  /// The cancelled node with `id` not freed yet, or null.
+  HandlerNode* find_retired(std::uint64_t id) const noexcept {
+    for (HandlerNode* chain : {retired_nodes_, pinned_nodes_}) {
+      for (HandlerNode* node = chain; node != nullptr; node = node->next) {
+        if (node->id == id) return node;
+      }
+    }
+    return nullptr;
+  }
+
+  /// Whether a list that a reader may still hold names the retired `node` (as of the last reclaim).
+  bool may_be_named(const HandlerNode& node) const noexcept { return node.pinned || named_by_a_held_list(node); }
+
+  /// Whether a retired list a reader held at the last reclaim names the retired `node`.
+  bool named_by_a_held_list(const HandlerNode& node) const noexcept {
+    if (node.last_list < oldest_held_) [[likely]] return false;  // every list that may name it is freed
+    return named_by_a_held_list_slow(node);
+  }
+
+  /// named_by_a_held_list() while readers hold lists retired up to `node`'s last one: looks,
+  /// so that a long dispatch (a suspended one, say) keeps only the nodes its list names.
+  [[gnu::noinline]] bool named_by_a_held_list_slow(const HandlerNode& node) const noexcept {
+    for (const RetiredList& retired : retired_) {
+      if (retired.seq > node.last_list) break;  // retired after the node left every list
+      if (std::find(retired.list->begin(), retired.list->end(), &node) != retired.list->end()) return true;
+    }
+    return false;
+  }
+
+  /// Frees the retired lists no reader holds, and collects into `dead` the retired nodes no
+  /// list left can name (and no cancel_and_wait holds). Never throws, never allocates.
   void reclaim(HandlerNode*& dead) noexcept {
     std::size_t kept = 0;
-    for (std::size_t i = 0; i < retired_.size(); ++i) {
-      HandlerList* list = retired_[i];
-      if (held_by_a_reader(list)) {
-        retired_[kept++] = list;
-      } else {
-        release_list(list, dead);
+    if (!any_reader()) [[likely]] {  // one pass over the slots frees them all
+      for (const RetiredList& retired : retired_) free_list(retired.list);
+    } else {
+      for (std::size_t i = 0; i < retired_.size(); ++i) {
+        const RetiredList retired = retired_[i];
+        if (held_by_a_reader(retired.list)) {
+          retired_[kept++] = retired;
+        } else {
+          free_list(retired.list);
+        }
       }
     }
     retired_.erase(retired_.begin() + static_cast<std::ptrdiff_t>(kept), retired_.end());
+    // retired_ is in retire order: its first list is the oldest one still held.
+    oldest_held_ = kept != 0 ? retired_.front().seq : ~std::uint64_t{0};
+    if (pinned_nodes_ != nullptr) [[unlikely]] unpin_unnamed();
+    HandlerNode** link = &retired_nodes_;
+    while (HandlerNode* node = *link) {
+      if (node->waiters != 0 || named_by_a_held_list(*node)) {
+        link = &node->next;
+        continue;
+      }
+      *link = node->next;
+      node->next = dead;
+      dead = node;
+    }
+    retired_tail_ = link;
+  }
+
+  /// Moves the pinned nodes no published list names any more to the retired chain.
+  [[gnu::noinline]] void unpin_unnamed() noexcept {
+    HandlerNode** link = &pinned_nodes_;
+    while (HandlerNode* node = *link) {
+      if (named_by_a_published_list(node)) {
+        link = &node->next;
+        continue;
+      }
+      *link = node->next;
+      node->pinned = false;
+      append_retired(node);
+    }
+  }
+
+  bool named_by_a_published_list(const HandlerNode* node) const noexcept {
+    for (const Channel* channel : channels_) {
+      if (const HandlerList* list = channel->list.load(std::memory_order_relaxed)) {
+        if (std::find(list->begin(), list->end(), node) != list->end()) return true;
+      }
+    }
+    return false;
+  }
+
+  /// Whether any dispatch is reading a list (of any channel) right now.
+  bool any_reader() const noexcept {
+    for (const SlotBlock* block = &first_block_; block; block = block->next.load(std::memory_order_acquire)) {
+#pragma GCC unroll 16
+      for (const auto& slot : block->slots) {
+        if (slot.hazard.load(std::memory_order_seq_cst) != nullptr) return true;
+      }
+    }
+    return false;
   }
 
   bool held_by_a_reader(const HandlerList* list) const noexcept {
     for (const SlotBlock* block = &first_block_; block; block = block->next.load(std::memory_order_acquire)) {
+#pragma GCC unroll 16
       for (const auto& slot : block->slots) {
         if (slot.hazard.load(std::memory_order_seq_cst) == list) return true;
       }
@@ -806,23 +946,10 @@ private:
     return false;
   }
 
-  void release_list(HandlerList* list, HandlerNode*& dead) noexcept {
-    for (auto* node : *list) drop_ref(node, dead);
-    free_list(list);
-  }
-
-  /// Drops one owner of `node`; the last one takes it out of by_id_ and onto `dead`.
-  void drop_ref(HandlerNode* node, HandlerNode*& dead) noexcept {
-    if (--node->refs != 0) return;
-    if (auto found = find_registered(by_id_, node->id); found != by_id_.end()) by_id_.erase(found);
-    node->next_dead = dead;
-    dead = node;
-  }
-
   static void destroy_all(HandlerNode*& dead) noexcept {
     // Outside the writer lock: a callable's destructor may cancel other subscriptions.
     while (HandlerNode* node = dead) {
-      dead = node->next_dead;
+      dead = node->next;
       node->destroy(node);
     }
   }
@@ -895,13 +1022,23 @@ private:
   std::atomic<TypeTable*> table_{nullptr};
   const ErasedFn cancelled_;
 
-  mutable std::mutex writer_;
+  mutable WriterLock writer_;
   std::uint64_t last_id_ = 0;
   std::vector<Channel*> channels_;   // owned
   std::vector<Channel*> forgotten_;  // owned: channels of unloaded modules' types
   std::vector<HandlerNode*> catch_alls_[4];  // by Route; [0] unused
   std::vector<HandlerNode*> by_id_;  // registered nodes, sorted by id (ids only grow)
-  std::vector<HandlerList*> retired_;
+  struct RetiredList {
+    HandlerList* list;
+    std::uint64_t seq;  // retire sequence number
+  };
+  std::vector<RetiredList> retired_;  // in retire order
+  static constexpr std::size_t lists_left_by_add = 4;  // retired lists a registration may leave unfreed
+  std::uint64_t retire_seq_ = 0;      // lists retired so far
+  std::uint64_t oldest_held_ = ~std::uint64_t{0};  // of the oldest list in retired_ at the last reclaim
+  HandlerNode* retired_nodes_ = nullptr;  // cancelled, named by no published list
+  HandlerNode** retired_tail_ = &retired_nodes_;
+  HandlerNode* pinned_nodes_ = nullptr;  // cancelled, still named by a published list
   static constexpr std::size_t max_spare_lists = 8;
   HandlerList* spare_lists_[max_spare_lists] = {};  // freed lists kept for reuse
   std::size_t spare_lists_count_ = 0;
