@@ -835,6 +835,8 @@ TEST_CASE("an async handler returning an empty task is reported as a failure", "
 TEST_CASE("an async handler returning a task that was awaited already is reported as a failure",
           "[async][failure]") {
   Mediator mediator;
+  Log errors;
+  mediator.set_error_handler(recording_error_handler(errors));
   int after = 0;
   auto make = []() -> ev::Task<> { co_return; };
   ev::Task<> used = make();
@@ -850,6 +852,7 @@ TEST_CASE("an async handler returning a task that was awaited already is reporte
   REQUIRE(outcome.first_failure);
   CHECK_THROWS_AS(std::rethrow_exception(outcome.first_failure), ev::TaskMisuseError);
   CHECK(after == 1);
+  CHECK(errors.entries() == Strings{"Ping: co_await on a Task that was awaited already"});
 }
 
 namespace async_mediator_test {
