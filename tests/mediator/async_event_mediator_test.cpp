@@ -832,6 +832,94 @@ TEST_CASE("an async handler returning an empty task is reported as a failure", "
   CHECK_THAT(errors.entries()[0], Catch::StartsWith("Ping: "));
 }
 
+TEST_CASE("an async handler returning a task that was awaited already is reported as a failure",
+          "[async][failure]") {
+  Mediator mediator;
+  Log errors;
+  mediator.set_error_handler(recording_error_handler(errors));
+  int after = 0;
+  auto make = []() -> ev::Task<> { co_return; };
+  ev::Task<> used = make();
+  ev::sync_wait(used);
+  auto stale = mediator.register_handler([&](const Ping&) { return std::move(used); });
+  auto next = mediator.register_handler([&](const Ping&) -> ev::Task<> {
+    ++after;
+    co_return;
+  });
+  const auto outcome = ev::sync_wait(mediator.dispatch_with_outcome(Ping{}));
+  CHECK(outcome.handlers_run == 2);
+  CHECK(outcome.handlers_failed == 1);
+  REQUIRE(outcome.first_failure);
+  CHECK_THROWS_AS(std::rethrow_exception(outcome.first_failure), ev::TaskMisuseError);
+  CHECK(after == 1);
+  CHECK(errors.entries() == Strings{"Ping: co_await on a Task that was awaited already"});
+}
+
+namespace async_mediator_test {
+ev::Task<> answer_now() { co_return; }
+/// A handler's task holding a Counted in its frame (a by-value parameter) until it is freed.
+ev::Task<> holding(Counted, Log& log, std::string name, int how, Threads* threads) {
+  log.add(name + " sees " + std::to_string(Counted::alive.load()) + " alive");
+  if (how == 1) co_await answer_now();                     // an await that does not suspend
+  if (how == 2) co_await ResumeOnNewThread{threads};        // one that does
+  if (how == 3) throw std::runtime_error(name + " throws");  // fails without suspending
+}
+}  // namespace async_mediator_test
+
+TEST_CASE("each async handler's coroutine is freed before the next handler runs, however it ended",
+          "[async][lifetime]") {
+  // Handlers that finish without suspending are finished by the dispatch loop itself (their
+  // frames free themselves); those that await without suspending, or suspend, go through
+  // co_await. Either way the frame (its parameters) must be gone, once, before the next call.
+  Mediator mediator;
+  Threads threads;
+  Log log, errors;
+  mediator.set_error_handler(recording_error_handler(errors));
+  std::vector<ev::ScopedSubscription> subs;
+  const char* names[] = {"plain", "awaits", "suspends", "throws", "last"};
+  const int hows[] = {0, 1, 2, 3, 0};
+  for (int i = 0; i < 5; ++i) {
+    subs.push_back(mediator.register_handler([&, i](const Ping&) {
+      return holding(Counted{}, log, names[i], hows[i], &threads);
+    }));
+  }
+  const int before = Counted::alive.load();
+  for (int round = 0; round < 3; ++round) {
+    ev::sync_wait(mediator.dispatch(Ping{}));
+    threads.join_all();
+    CHECK(Counted::alive.load() == before);
+  }
+  const auto entries = log.entries();
+  REQUIRE(entries.size() == 15);
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 5; ++i) {
+      CHECK(entries[static_cast<std::size_t>(round * 5 + i)] == std::string(names[i]) + " sees " +
+                                                                     std::to_string(before + 1) + " alive");
+    }
+  }
+  CHECK(errors.entries() == Strings{"Ping: throws throws", "Ping: throws throws", "Ping: throws throws"});
+}
+
+TEST_CASE("100,000 dispatches to handlers that await without suspending run in constant stack",
+          "[async][stack]") {
+  Mediator mediator;
+  long calls = 0;
+  auto sub = mediator.register_handler([&](const Ping& p) -> ev::Task<> {
+    co_await answer_now();
+    calls += p.value;
+  });
+  auto loop = [](Mediator& m, int n) -> ev::Task<int> {
+    int done = 0;
+    for (int i = 0; i < n; ++i) {
+      co_await m.dispatch(Ping{1});
+      ++done;
+    }
+    co_return done;
+  };
+  CHECK(ev::sync_wait(loop(mediator, 100'000)) == 100'000);
+  CHECK(calls == 100'000);
+}
+
 TEST_CASE("plain cancel never waits for a suspended call", "[async][suspend][teardown]") {
   Mediator mediator;
   Trigger resume;

@@ -40,6 +40,8 @@ class Task;
 
 namespace detail {
 
+struct TaskAccess;
+
 /// True for the promise of sync_wait's own coroutine (defined below).
 template <class Promise>
 constexpr bool is_sync_wait_promise = requires { typename Promise::is_sync_wait_promise; };
@@ -55,6 +57,13 @@ decltype(auto) get_awaiter(A&& a) {
     return std::forward<A>(a);
   }
 }
+
+/// Where a Task<> started by TaskAccess::start_inline reports that it finished without
+/// suspending; its frame then frees itself at its final suspend point.
+struct InlineCompletion {
+  bool done = false;
+  std::exception_ptr error;  // what the task threw, if anything
+};
 
 class TaskPromiseBase {
 public:
@@ -80,8 +89,10 @@ public:
     bool await_ready() { return inner.await_ready(); }
     template <class Promise>
     auto await_suspend(std::coroutine_handle<Promise> handle) {
-      // Before handing the handle over: once it is, the frame may run (or end) elsewhere.
+      // Before handing the handle over: once it is, the frame may run (or end) elsewhere, and
+      // it no longer finishes inline (its starter has gone on; see TaskAccess::start_inline).
       promise.end_segment();
+      promise.inline_sink_ = nullptr;
       return inner.await_suspend(handle);
     }
     decltype(auto) await_resume() {
@@ -126,6 +137,11 @@ public:
   void end_segment() noexcept { current_coroutine_chain() = outer_chain_; }
 
 private:
+  friend struct TaskAccess;
+  template <class>
+  friend class TaskPromise;
+
+  InlineCompletion* inline_sink_ = nullptr;  // set while start_inline runs the task
   std::coroutine_handle<> continuation_;
   std::atomic<bool> state_{false};
   bool started_ = false;
@@ -175,7 +191,21 @@ private:
 template <>
 class TaskPromise<void> final : public TaskPromiseBase {
 public:
+  /// FinalAwaiter, but a task run by start_inline that did not suspend hands its outcome to
+  /// the starter and does not suspend: its frame is destroyed there and then.
+  struct InlineFinalAwaiter : FinalAwaiter {
+    TaskPromise& promise;
+    bool await_ready() const noexcept {
+      InlineCompletion* sink = promise.inline_sink_;
+      if (sink == nullptr) return false;
+      sink->done = true;
+      if (promise.error_) [[unlikely]] sink->error = std::move(promise.error_);
+      return true;
+    }
+  };
+
   Task<void> get_return_object() noexcept;
+  InlineFinalAwaiter final_suspend() noexcept { return {{}, *this}; }
   void unhandled_exception() noexcept { error_ = std::current_exception(); }
   void return_void() noexcept {}
   void result() const {
@@ -266,6 +296,8 @@ public:
   Awaiter operator co_await() && { return start(); }
 
 private:
+  friend struct detail::TaskAccess;
+
   Awaiter start() {
     if (!handle_) throw TaskMisuseError("co_await on a Task that was moved from");
     if (!handle_.promise().mark_started()) throw TaskMisuseError("co_await on a Task that was awaited already");
@@ -276,6 +308,39 @@ private:
 };
 
 namespace detail {
+/// The dispatch loop's way into Task<>: start a handler's task inline and, only if it
+/// suspends, await it as a coroutine would.
+struct TaskAccess {
+  /// Starts `task` on this thread as part of the chain `chain` (the one running here). True if
+  /// it finished without suspending: its frame is gone, `task` is left empty and `done.error`
+  /// holds what it threw. False if it suspended: await it with await_started(). Throws
+  /// TaskMisuseError for an empty or already started task, as co_await does.
+  static bool start_inline(Task<>& task, const void* chain, InlineCompletion& done) {
+    const auto handle = task.start().handle;
+    TaskPromise<void>& promise = handle.promise();
+    // begin_segment() without its thread-local write: the running chain stays `chain`.
+    promise.chain_ = chain;
+    promise.outer_chain_ = chain;
+    promise.inline_sink_ = &done;
+    done.done = false;
+    handle.resume();
+    if (!done.done) return false;
+    task.handle_ = {};
+    return true;
+  }
+
+  /// Awaits a task that start_inline() started and that suspended.
+  struct StartedAwaiter {
+    std::coroutine_handle<TaskPromise<void>> handle;
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> awaiter) noexcept {
+      return handle.promise().try_set_continuation(awaiter);
+    }
+    void await_resume() const { handle.promise().result(); }
+  };
+  static StartedAwaiter await_started(Task<>& task) noexcept { return {task.handle_}; }
+};
+
 template <class T>
 Task<T> TaskPromise<T>::get_return_object() noexcept {
   return Task<T>(std::coroutine_handle<TaskPromise>::from_promise(*this));

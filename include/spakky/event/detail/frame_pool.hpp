@@ -29,11 +29,10 @@ public:
 #if !defined(SPAKKY_EVENT_DETAIL_NO_FRAME_POOL)
     const std::size_t c = class_of(size);
     if (c < classes) {
-      FramePool* pool = local();
-      if (pool != nullptr && pool->free_[c] != nullptr) {
-        Block* block = pool->free_[c];
-        pool->free_[c] = block->next;
-        --pool->count_[c];
+      Lists& lists = local();
+      if (Block* block = lists.free[c]) {
+        lists.free[c] = block->next;
+        ++lists.room[c];
         return block;
       }
       return ::operator new((c + 1) * granule);
@@ -46,30 +45,15 @@ public:
 #if !defined(SPAKKY_EVENT_DETAIL_NO_FRAME_POOL)
     const std::size_t c = class_of(size);
     if (c < classes) {
-      FramePool* pool = local();
-      if (pool != nullptr && pool->count_[c] < kept_per_class) {
-        pool->free_[c] = new (frame) Block{pool->free_[c]};
-        ++pool->count_[c];
+      Lists& lists = local();
+      if (lists.room[c] != 0 || enrol(lists)) {
+        --lists.room[c];
+        lists.free[c] = new (frame) Block{lists.free[c]};
         return;
       }
-      ::operator delete(frame);
-      return;
     }
 #endif
     ::operator delete(frame);
-  }
-
-  FramePool() = default;
-  FramePool(const FramePool&) = delete;
-  FramePool& operator=(const FramePool&) = delete;
-  ~FramePool() {
-    destroyed() = true;  // frames freed later on this thread (static objects at exit) skip us
-    for (std::size_t c = 0; c < classes; ++c) {
-      while (Block* block = free_[c]) {
-        free_[c] = block->next;
-        ::operator delete(block);
-      }
-    }
   }
 
 private:
@@ -77,26 +61,54 @@ private:
     Block* next;
   };
 
+  /// A thread's free lists. Trivial, so that reaching them costs no guard and no call; they
+  /// take frames only once the thread has enrolled (registered the clean-up at its exit).
+  struct Lists {
+    Block* free[classes];
+    unsigned char room[classes];  // how many more frames each class keeps; 0 until enrolled
+    bool enrolled;  // stays set after the clean-up ran: frames freed later go to the heap
+  };
+  static_assert(kept_per_class <= 255);
+
+  /// Frees a thread's kept frames when the thread ends.
+  struct Cleanup {
+    bool armed = false;
+    Cleanup() = default;
+    Cleanup(const Cleanup&) = delete;
+    Cleanup& operator=(const Cleanup&) = delete;
+    ~Cleanup() {
+      Lists& lists = local();
+      for (std::size_t c = 0; c < classes; ++c) {
+        lists.room[c] = 0;
+        while (Block* block = lists.free[c]) {
+          lists.free[c] = block->next;
+          ::operator delete(block);
+        }
+      }
+    }
+  };
+
   static constexpr std::size_t class_of(std::size_t size) noexcept { return (size + granule - 1) / granule - 1; }
 
   // NOTE: unsized ::operator delete: clang 14 has no sized deallocation by default.
   // NOTE: per shared library under hidden visibility, which is fine: every pool takes and gives
   // plain ::operator new blocks of the class size, so a frame may end in any library's pool.
-  // NOTE: a Task owned by a static object is freed after this thread's pool was destroyed
-  // (thread_local objects go before statics at exit): then there is no pool, only the heap.
-  static FramePool* local() noexcept {
-    if (destroyed()) return nullptr;
-    thread_local FramePool pool;
-    return &pool;
-  }
-  /// Trivially destructible, so still readable after the pool is gone.
-  static bool& destroyed() noexcept {
-    thread_local bool flag = false;
-    return flag;
+  static Lists& local() noexcept {
+    static constinit thread_local Lists lists{};
+    return lists;
   }
 
-  Block* free_[classes] = {};
-  unsigned count_[classes] = {};
+  /// The first frame a thread frees arms its clean-up and opens every class; false if the
+  /// class is full or the thread's clean-up already ran (a Task owned by a static object is
+  /// freed after the main thread's thread_local objects: then there is only the heap).
+  [[gnu::noinline]] static bool enrol(Lists& lists) noexcept {
+    if (lists.enrolled) return false;
+    lists.enrolled = true;
+    thread_local Cleanup cleanup;  // constructed here, so destroyed at this thread's exit
+    cleanup.armed = true;
+    for (auto& room : lists.room) room = kept_per_class;
+    return true;
+  }
 };
 
 }  // namespace spakky::event::detail

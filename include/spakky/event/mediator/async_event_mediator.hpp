@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <exception>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 namespace spakky::event {
@@ -93,9 +94,78 @@ private:
   // The cancelled marker: compared with, never called.
   static Awaitable never_called(const detail::HandlerNode*, const AbstractEvent&) { std::abort(); }
 
-  // The one dispatch loop, itself a coroutine of type Awaitable so that it can await the
-  // handlers whatever coroutine type they are.
   Awaitable run(const AbstractEvent& event, DispatchOutcome* outcome) {
+    if constexpr (std::is_same_v<Awaitable, Task<>>) {
+      return run_tasks(event, outcome);
+    } else {
+      return run_any(event, outcome);
+    }
+  }
+
+  // The dispatch loop for Task<> handlers. Handlers that finish without suspending (the usual
+  // case) are called and finished by call_until_suspended, a plain loop; this coroutine only
+  // awaits those that suspend, and keeps the reader slot meanwhile.
+  Awaitable run_tasks(const AbstractEvent& event, DispatchOutcome* outcome) {
+    if (MetricsObserver* observer = metrics_observer()) observer->on_dispatched(event);
+    const detail::Channel* channel = registry_->channel_for(event);
+    detail::HandlerList* seen = channel->list.load(std::memory_order_acquire);
+    if (seen == nullptr) co_return;
+    detail::HandlerRegistry::AsyncReadGuard guard(*registry_, *channel, seen);
+    if (guard.list() == nullptr) co_return;
+    detail::HandlerNode* const* next = guard.list()->begin();
+    for (;;) {
+      Awaitable pending = call_until_suspended(guard, next, event, outcome);
+      if (!pending.valid()) break;
+      std::exception_ptr failure;
+      try {
+        co_await detail::TaskAccess::await_started(pending);
+      } catch (...) {
+        failure = std::current_exception();  // no co_await in a handler: report below
+      }
+      if (failure) {
+        guard.leave();
+        failures_.report(event, failure, outcome);
+      }
+    }
+  }
+
+  // Calls the handlers from `next` on, each finished inline while it does not suspend; returns
+  // the first that suspended (started, `next` past it), or an empty task at the list's end.
+  Awaitable call_until_suspended(detail::HandlerRegistry::AsyncReadGuard& guard, detail::HandlerNode* const*& next,
+                                 const AbstractEvent& event, DispatchOutcome* outcome) {
+    detail::HandlerNode* const* at = next;
+    detail::HandlerNode* const* const end = guard.list()->end();
+    const detail::ErasedFn cancelled = registry_->cancelled_marker();
+    // The chain this dispatch runs in: a handler started here joins it.
+    const void* const chain = detail::current_coroutine_chain();
+    detail::InlineCompletion done;
+    while (at != end) {
+      detail::HandlerNode* node = *at++;
+      guard.enter(node);
+      const detail::ErasedFn erased = node->invoke.load(std::memory_order_seq_cst);
+      if (erased == cancelled) continue;
+      if (outcome != nullptr) ++outcome->handlers_run;
+      try {
+        Awaitable call = reinterpret_cast<Invoke>(erased)(node, event);
+        if (!detail::TaskAccess::start_inline(call, chain, done)) [[unlikely]] {
+          next = at;
+          return call;
+        }
+      } catch (...) {
+        done.error = std::current_exception();  // the call itself threw, or a misused task
+      }
+      if (done.error) [[unlikely]] {
+        guard.leave();
+        failures_.report(event, std::exchange(done.error, nullptr), outcome);
+      }
+    }
+    next = at;
+    return Awaitable();
+  }
+
+  // The one dispatch loop of other coroutine types, itself a coroutine of type Awaitable so
+  // that it can await the handlers whatever coroutine type they are.
+  Awaitable run_any(const AbstractEvent& event, DispatchOutcome* outcome) {
     if (MetricsObserver* observer = metrics_observer()) observer->on_dispatched(event);
     const detail::Channel* channel = registry_->channel_for(event);
     detail::HandlerList* seen = channel->list.load(std::memory_order_acquire);
