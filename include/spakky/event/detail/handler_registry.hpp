@@ -53,10 +53,11 @@
 
 namespace spakky::event::detail {
 
-/// An immutable array of handlers; `size` nodes follow the header in the same allocation.
+/// An immutable array of handlers; `size` nodes follow the header in the same allocation, then
+/// a null: the dispatch loop stops at it, so it needs no register for the end.
 struct HandlerList {
   std::size_t size;
-  std::size_t capacity;  // of the allocation: freed lists are recycled for lists that fit
+  std::size_t capacity;  // nodes the allocation holds besides the null: freed lists are recycled
 
   [[nodiscard]] HandlerNode* const* begin() const noexcept {
     return reinterpret_cast<HandlerNode* const*>(this + 1);
@@ -73,6 +74,7 @@ struct Channel {
 };
 
 struct SlotBlock;
+class HandlerRegistry;
 
 /// A reader slot: one per dispatch in progress. Padded to a cache line so that threads
 /// dispatching at once do not share one.
@@ -91,7 +93,7 @@ struct alignas(64) ReaderSlot {
 struct SlotBlock {
   static constexpr std::size_t size = 16;
 
-  explicit SlotBlock(std::atomic<SlotBlock*>* spare_hint) noexcept : spare(spare_hint) {
+  explicit SlotBlock(HandlerRegistry* owner) noexcept : registry(owner) {
     for (auto& slot : slots) slot.home = this;
   }
   SlotBlock(const SlotBlock&) = delete;
@@ -99,7 +101,7 @@ struct SlotBlock {
 
   ReaderSlot slots[size];
   std::atomic<SlotBlock*> next{nullptr};
-  std::atomic<SlotBlock*>* spare;  // the registry's hint: a block that likely has a free slot
+  HandlerRegistry* registry;  // the owner: its spare-block hint, its failure context
 };
 
 /// Issues a full memory barrier on every running thread of this process. Lets dispatch
@@ -240,6 +242,13 @@ public:
 
   [[nodiscard]] ErasedFn cancelled_marker() const noexcept { return cancelled_; }
 
+  /// What the front end's failure path needs (EventMediator: its FailureSink), found from a
+  /// reader slot (`of(slot)`), so that the handler loop need not keep the front end in a register.
+  void set_failure_context(void* context) noexcept { failure_context_ = context; }
+  [[nodiscard]] static void* failure_context_of(const ReaderSlot& slot) noexcept {
+    return slot.home->registry->failure_context_;
+  }
+
   // ---- reading (any thread, no lock) -------------------------------------------------------
 
   /// The channel for a type seen before through this very type_info object, or null.
@@ -302,13 +311,16 @@ public:
       HandlerList* expected = nullptr;
       if (slot_->hazard.compare_exchange_strong(expected, seen, std::memory_order_seq_cst)) [[likely]] {
         slot_->owner.store(self, std::memory_order_relaxed);
+        // Validate: the list may have been replaced (and retired) before our hazard showed.
+        HandlerList* now = channel.list.load(std::memory_order_seq_cst);
+        if (now != seen) [[unlikely]] now = revalidate(*slot_, channel, now);
+        list_ = now;
       } else {
-        slot_ = registry.claim_slot(self, seen, first_slot_of(self));
+        // One call that returns both, so that nothing here has to outlive a call but the slot.
+        const Protected claimed = registry.claim_and_protect(self, channel, seen);
+        slot_ = claimed.slot;
+        list_ = claimed.list;
       }
-      // Validate: the list may have been replaced (and retired) before our hazard showed.
-      HandlerList* now = channel.list.load(std::memory_order_seq_cst);
-      if (now != seen) [[unlikely]] now = revalidate(*slot_, channel, now);
-      list_ = now;
 #if defined(__GNUC__)
       // NOTE: an empty asm that "changes" slot_: otherwise g++ keeps &slot_->hazard (used by
       // the CAS above and the release in the destructor) in a register of its own across
@@ -325,6 +337,8 @@ public:
     }
 
     [[nodiscard]] const HandlerList* list() const noexcept { return list_; }
+    /// The slot, for a failure path kept out of line (see leave(ReaderSlot&)).
+    [[nodiscard]] ReaderSlot& slot() const noexcept { return *slot_; }
     /// Announces the handler about to be called; read its invoke pointer only after this.
     /// Where AsymmetricFence is supported, cancel_and_wait's fence supplies the store-load
     /// ordering, so this is a plain store.
@@ -337,12 +351,29 @@ public:
       }
     }
     /// Announces that no handler is being called (before user code such as the error handler).
-    void leave() noexcept { slot_->current.store(nullptr, std::memory_order_release); }
+    void leave() noexcept { leave(*slot_); }
+    /// leave() for the guard holding `slot`: lets an out-of-line callee take the slot by value,
+    /// so that the guard itself stays in registers.
+    static void leave(ReaderSlot& slot) noexcept { slot.current.store(nullptr, std::memory_order_release); }
 
   protected:
     ReaderSlot* slot_;
     HandlerList* list_;
   };
+
+  /// A claimed slot and the list it protects (null: the channel is empty).
+  struct Protected {
+    ReaderSlot* slot;
+    HandlerList* list;
+  };
+
+  /// ReadGuard's way when its first slot was taken: claims another, protects and validates.
+  [[gnu::noinline]] Protected claim_and_protect(pthread_t self, const Channel& channel, HandlerList* seen) noexcept {
+    ReaderSlot* slot = claim_slot(self, seen, first_slot_of(self));
+    HandlerList* now = channel.list.load(std::memory_order_seq_cst);
+    if (now != seen) now = revalidate(*slot, channel, now);
+    return {slot, now};
+  }
 
   /// ReadGuard's retry: protects `seen` until the channel's list stays what the slot holds.
   [[gnu::noinline]] static HandlerList* revalidate(ReaderSlot& slot, const Channel& channel, HandlerList* seen) noexcept {
@@ -369,7 +400,7 @@ public:
       // A synchronous claimer (the hot path) does not write the chain: clear it.
       slot_->chain.store(nullptr, std::memory_order_relaxed);
       // Suspended async dispatches can fill many blocks: point the next claim at this one.
-      slot_->home->spare->store(slot_->home, std::memory_order_release);
+      slot_->home->registry->spare_hint_.store(slot_->home, std::memory_order_release);
     }
 
     void enter(HandlerNode* node) noexcept {
@@ -708,7 +739,7 @@ private:
     return list;
   }
 
-  /// Memory for a list of `size` handlers: a recycled block if one fits. May throw.
+  /// Memory for a list of `size` handlers, null-terminated: a recycled block if one fits. May throw.
   HandlerList* allocate_list(std::size_t size) {
     // Newest first: the list freed by the last write is usually the size of the next one.
     for (std::size_t i = spare_lists_count_; i-- > 0;) {
@@ -716,11 +747,14 @@ private:
       if (spare->capacity >= size && spare->capacity <= 2 * size + 4) {
         spare_lists_[i] = spare_lists_[--spare_lists_count_];
         spare->size = size;
+        reinterpret_cast<HandlerNode**>(spare + 1)[size] = nullptr;
         return spare;
       }
     }
-    void* memory = ::operator new(sizeof(HandlerList) + size * sizeof(HandlerNode*));
-    return new (memory) HandlerList{size, size};
+    void* memory = ::operator new(sizeof(HandlerList) + (size + 1) * sizeof(HandlerNode*));
+    auto* list = new (memory) HandlerList{size, size};
+    reinterpret_cast<HandlerNode**>(list + 1)[size] = nullptr;
+    return list;
   }
 
   /// Gives a list's memory back for reuse; when the spares are full the oldest goes, so they
@@ -1005,7 +1039,7 @@ private:
       SlotBlock* next = block->next.load(std::memory_order_acquire);
       if (next == nullptr) {
         // More dispatches in flight than slots: grow (blocks live as long as we do).
-        auto* fresh = new SlotBlock(&spare_hint_);
+        auto* fresh = new SlotBlock(this);
         if (block->next.compare_exchange_strong(next, fresh, std::memory_order_acq_rel)) {
           next = fresh;
           spare_hint_.store(fresh, std::memory_order_release);
@@ -1018,7 +1052,8 @@ private:
   }
 
   std::atomic<SlotBlock*> spare_hint_{nullptr};
-  SlotBlock first_block_{&spare_hint_};
+  SlotBlock first_block_{this};
+  void* failure_context_ = nullptr;
   std::atomic<TypeTable*> table_{nullptr};
   const ErasedFn cancelled_;
 
