@@ -11,6 +11,9 @@
 /// - Channels are found through an open-addressing table keyed by `std::type_info` address.
 ///   The same type seen through another shared library has another type_info object: the
 ///   first miss falls back to `type_info ==` (name comparison) and adds an alias entry.
+///   The synchronous dispatch reads the table through `dispatch_table_`, which is swapped for
+///   an empty table while a metrics observer is installed: the observer test costs dispatch
+///   nothing, since a miss at the first probe is what sends it to the observed path.
 /// - Old arrays are reclaimed with hazard pointers: a dispatch claims a reader slot and
 ///   stores the array it reads there. Writers free only arrays no slot holds, so a writer never
 ///   waits for a reader (a handler blocked in one thread blocks no register or cancel).
@@ -31,6 +34,7 @@
 #include <spakky/event/detail/writer_lock.hpp>
 #include <spakky/event/erased_handler.hpp>
 #include <spakky/event/error.hpp>
+#include <spakky/event/observability/metrics.hpp>
 #include <spakky/event/subscription.hpp>
 
 #include <atomic>
@@ -205,13 +209,16 @@ public:
   /// `cancelled` is the thunk a cancelled handler's invoke is replaced with; for synchronous
   /// handlers it is a no-op of the handler signature, so dispatch need not test a flag.
   explicit HandlerRegistry(ErasedFn cancelled) : cancelled_(cancelled) {
-    table_.store(new_table(16), std::memory_order_relaxed);
+    TypeTable* table = new_table(16);
+    table_.store(table, std::memory_order_relaxed);
+    dispatch_table_.store(table, std::memory_order_relaxed);
   }
 
   HandlerRegistry(const HandlerRegistry&) = delete;
   HandlerRegistry& operator=(const HandlerRegistry&) = delete;
 
   ~HandlerRegistry() override {
+    if (watch_.changed != nullptr) unwatch_observer(watch_);
     for (auto& channel : channels_) ::operator delete(channel->list.load(std::memory_order_relaxed));
     for (auto& retired : retired_) ::operator delete(retired.list);
     // Every node is registered (in by_id_), retired or pinned, and in only one of them.
@@ -280,10 +287,24 @@ public:
     }
   }
 
+  /// Makes dispatch_table_ follow the installed metrics observer (find_first_probe finds
+  /// nothing while one is installed), and metrics_observer() return it. Once, by the owner.
+  void watch_metrics_observer() noexcept {
+    watch_.changed = &observer_changed;
+    watch_observer(watch_);
+  }
+
+  /// The observer installed (in the module that called watch_metrics_observer), or null.
+  [[nodiscard]] MetricsObserver* metrics_observer() const noexcept {
+    return const_cast<MetricsObserver*>(static_cast<const MetricsObserver*>(observer_.load(std::memory_order_acquire)));
+  }
+
   /// find(), but only where the type's first probe lands (null otherwise): the hit path of
-  /// dispatch stays free of calls, so it needs no stack frame.
+  /// dispatch stays free of calls, so it needs no stack frame. Null for every type while a
+  /// metrics observer is installed (see watch_metrics_observer), so that the caller's miss
+  /// path is also its observed path.
   [[nodiscard]] Channel* find_first_probe(const std::type_info& type) const noexcept {
-    const TypeTable* table = table_.load(std::memory_order_acquire);
+    const TypeTable* table = dispatch_table_.load(std::memory_order_acquire);
     const auto& entry = *reinterpret_cast<const TableEntry*>(reinterpret_cast<const char*>(table->entries()) +
                                                               table->offset_of(&type));
     if (entry.key.load(std::memory_order_acquire) != &type) return nullptr;
@@ -559,6 +580,30 @@ private:
     }
   };
 
+  /// What find_first_probe reads while an observer is installed: one empty entry, no key.
+  struct ObservedTable {
+    TypeTable header{0, 0};
+    TableEntry entry;
+  };
+  static_assert(sizeof(TypeTable) == 16 && alignof(TableEntry) <= 16, "entry must follow the header directly");
+  static const ObservedTable observed_table_;  // constant-initialized, below the class
+
+  /// Swaps in `table` as the table; dispatch reads it too unless an observer is installed.
+  void publish_table(TypeTable* table) noexcept {  // writer lock
+    table_.store(table, std::memory_order_release);
+    if (observer_.load(std::memory_order_relaxed) == nullptr) dispatch_table_.store(table, std::memory_order_release);
+  }
+
+  /// The watch's callback: set_metrics_observer (under its lock) installed `observer`.
+  static void observer_changed(ObserverWatch& watch, const void* observer) noexcept {
+    HandlerRegistry& self = *static_cast<Watch&>(watch).registry;
+    const std::lock_guard lock(self.writer_);  // against publish_table
+    // The observer first: a dispatch that sees the empty table (acquire) sees it too.
+    self.observer_.store(observer, std::memory_order_relaxed);
+    const TypeTable* table = observer != nullptr ? &observed_table_.header : self.table_.load(std::memory_order_relaxed);
+    self.dispatch_table_.store(table, std::memory_order_release);
+  }
+
   static TypeTable* new_table(std::size_t capacity) {
     void* memory = ::operator new(sizeof(TypeTable) + capacity * sizeof(TableEntry));
     auto* table = new (memory) TypeTable{(capacity - 1) * sizeof(TableEntry), 0};
@@ -578,7 +623,7 @@ private:
     }
     // Readers may still be probing the old table: it is freed with the registry.
     old_tables_.push_back(table);
-    table_.store(bigger, std::memory_order_release);
+    publish_table(bigger);
   }
 
   static void place(TypeTable& table, const std::type_info* type, Channel* channel) noexcept {
@@ -680,7 +725,7 @@ private:
     }
     // Readers may still be probing the old table: it is freed with the registry.
     old_tables_.push_back(table);
-    table_.store(fresh, std::memory_order_release);
+    publish_table(fresh);
   }
 
   static bool receives(const Channel& channel, Route route) noexcept {
@@ -1054,7 +1099,13 @@ private:
   std::atomic<SlotBlock*> spare_hint_{nullptr};
   SlotBlock first_block_{this};
   void* failure_context_ = nullptr;
-  std::atomic<TypeTable*> table_{nullptr};
+  std::atomic<TypeTable*> table_{nullptr};  // writers' and find()'s
+  std::atomic<const TypeTable*> dispatch_table_{nullptr};  // table_, or observed_table_ while observed
+  std::atomic<const void*> observer_{nullptr};  // the installed MetricsObserver, as the watch last heard
+  struct Watch : ObserverWatch {
+    HandlerRegistry* registry;
+  };
+  Watch watch_{{}, this};
   const ErasedFn cancelled_;
 
   mutable WriterLock writer_;
@@ -1080,6 +1131,8 @@ private:
   std::size_t evict_next_ = 0;
   std::vector<TypeTable*> old_tables_;
 };
+
+inline constexpr HandlerRegistry::ObservedTable HandlerRegistry::observed_table_{};
 
 /// Hands `handler` to `registry` and returns its Subscription: the subscribe() of every
 /// mediator, synchronous or not.

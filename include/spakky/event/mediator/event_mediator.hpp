@@ -35,6 +35,7 @@ public:
   EventMediator()
       : registry_(reinterpret_cast<detail::ErasedFn>(&skip)) {
     registry_->set_failure_context(&failures_);
+    registry_->watch_metrics_observer();
   }
   EventMediator(const EventMediator&) = delete;
   EventMediator& operator=(const EventMediator&) = delete;
@@ -47,15 +48,20 @@ public:
   }
 
   void dispatch(const AbstractEvent& event) override {
-    // With no observer: one load and one branch. The observed dispatch is a tail call, so that
-    // this function still needs no stack frame.
-    if (metrics_observer() != nullptr) [[unlikely]] return dispatch_observed(event);
-    dispatch_unobserved(event);
+    // No observer test here: while one is installed, find_first_probe finds nothing, and
+    // dispatch_slow reports.
+    // (`this` is not needed past this load: the registry goes to the callees in its register.)
+    detail::HandlerRegistry& registry = *registry_;
+    const detail::Channel* channel = registry.find_first_probe(typeid(event));
+    if (channel == nullptr) [[unlikely]] return dispatch_slow(registry, event);
+    detail::HandlerList* list = channel->list.load(std::memory_order_acquire);
+    if (list == nullptr) return;
+    run_handlers(registry, event, list, *channel);
   }
 
   /// dispatch(), reporting how many handlers ran and failed, and the first failure.
   DispatchOutcome dispatch_with_outcome(const AbstractEvent& event) {
-    if (MetricsObserver* observer = metrics_observer()) observer->on_dispatched(event);
+    if (MetricsObserver* observer = registry_->metrics_observer()) observer->on_dispatched(event);
     DispatchOutcome outcome;
     const detail::Channel* channel = registry_->channel_for(event);
     if (detail::HandlerList* list = channel->list.load(std::memory_order_acquire)) {
@@ -81,20 +87,15 @@ public:
 private:
   using Invoke = void (*)(const detail::HandlerNode*, const AbstractEvent&);
 
-  // dispatch() without the observer test: the lookup and the handlers.
-  [[gnu::always_inline]] inline void dispatch_unobserved(const AbstractEvent& event) {
-    const detail::Channel* channel = registry_->find_first_probe(typeid(event));
-    if (channel == nullptr) [[unlikely]] return dispatch_slow(event);
-    detail::HandlerList* list = channel->list.load(std::memory_order_acquire);
-    if (list == nullptr) return;
-    run_handlers(*registry_, event, list, *channel);
-  }
-
-  // A type not found at its first probe: probes on, or creates (or aliases) its channel.
-  [[gnu::noinline]] void dispatch_slow(const AbstractEvent& event) {
-    const detail::Channel* channel = registry_->channel_for(event);
+  // A type not found at its first probe, or any type while an observer is installed: reports
+  // to the observer, then probes on, or creates (or aliases) the type's channel.
+  [[gnu::noinline]] static void dispatch_slow(detail::HandlerRegistry& registry, const AbstractEvent& event) {
+    if (MetricsObserver* observer = registry.metrics_observer()) observer->on_dispatched(event);
+    // The real table (the observed path comes here for known types too), then the creating way.
+    const detail::Channel* channel = registry.find(typeid(event));
+    if (channel == nullptr) channel = registry.channel_for(event);
     if (detail::HandlerList* list = channel->list.load(std::memory_order_acquire)) {
-      run_handlers(*registry_, event, list, *channel);
+      run_handlers(registry, event, list, *channel);
     }
   }
 
@@ -134,13 +135,6 @@ private:
         report_failure(&guard.slot(), event, outcome);
       }
     } while ((node = *++it) != nullptr);
-  }
-
-  // dispatch() with an observer installed: reports, then dispatches. (Loaded again: it may
-  // have been uninstalled since dispatch() looked.)
-  [[gnu::noinline]] void dispatch_observed(const AbstractEvent& event) {
-    if (MetricsObserver* observer = metrics_observer()) observer->on_dispatched(event);
-    dispatch_unobserved(event);
   }
 
   // The failure path, out of line: the handler loop above keeps few registers.
