@@ -218,6 +218,8 @@ public:
   HandlerRegistry& operator=(const HandlerRegistry&) = delete;
 
   ~HandlerRegistry() override {
+    // The watch is in the list of the module whose code built us; this destructor is that
+    // module's too (reached through the vtable: TargetLink deletes a SubscriptionTarget*).
     if (watch_.changed != nullptr) unwatch_observer(watch_);
     for (auto& channel : channels_) ::operator delete(channel->list.load(std::memory_order_relaxed));
     for (auto& retired : retired_) ::operator delete(retired.list);
