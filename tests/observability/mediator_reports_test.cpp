@@ -14,9 +14,11 @@
 
 #include <atomic>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace ev = spakky::event;
@@ -150,4 +152,122 @@ TEST_CASE("dispatches from many threads are each reported exactly once", "[obser
   CHECK(metrics.dispatched == kThreads * kEach);
   CHECK(handled == kThreads * kEach);
   CHECK(metrics.handler_failures == static_cast<std::size_t>(thrown.load()));
+}
+
+namespace {
+// Distinct event types, enough to make a mediator's type table grow (it starts at 16 places,
+// half of them usable).
+template <int N>
+struct Numbered final : ev::AbstractDomainEvent {};
+
+template <int... N>
+void dispatch_each(ev::EventMediator& mediator, std::integer_sequence<int, N...>) {
+  (mediator.dispatch(Numbered<N>{}), ...);
+}
+
+template <int... N>
+std::vector<ev::Subscription> register_each(ev::EventMediator& mediator, std::atomic<int>& calls,
+                                            std::integer_sequence<int, N...>) {
+  std::vector<ev::Subscription> subs;
+  (subs.push_back(mediator.register_handler([&calls](const Numbered<N>&) { ++calls; })), ...);
+  return subs;
+}
+
+// Counts dispatches; installed and uninstalled by hand.
+struct DispatchCounter final : ev::MetricsObserver {
+  void on_dispatched(const ev::AbstractEvent&) noexcept override { ++dispatched; }
+  std::atomic<long> dispatched{0};
+};
+}  // namespace
+
+TEST_CASE("an observer installed after a type's first dispatches sees every later one, and none once uninstalled",
+          "[observability][mediator]") {
+  ev::EventMediator mediator;
+  std::atomic<int> calls{0};
+  auto sub = mediator.register_handler([&](const Ping&) { ++calls; });
+  for (int i = 0; i < 3; ++i) mediator.dispatch(Ping{});  // the type's fast path is warm
+  mediator.dispatch(Pong{});                                // a type without handlers, too
+  {
+    CountingMetrics metrics;
+    mediator.dispatch(Ping{});
+    mediator.dispatch(Pong{});
+    (void)mediator.dispatch_with_outcome(Ping{});
+    CHECK(metrics.dispatched == 3);
+  }
+  DispatchCounter after;  // not installed: the scoped one put nullptr back
+  mediator.dispatch(Ping{});
+  CHECK(after.dispatched == 0);
+  CHECK(calls == 6);  // observed or not, every dispatch ran the handler
+}
+
+TEST_CASE("a mediator built while an observer is installed reports, also after its type table grew",
+          "[observability][mediator]") {
+  CountingMetrics metrics;
+  ev::EventMediator mediator;
+  std::atomic<int> calls{0};
+  constexpr auto types = std::make_integer_sequence<int, 40>{};
+  auto subs = register_each(mediator, calls, types);  // grows the table twice while observed
+  dispatch_each(mediator, types);
+  CHECK(calls == 40);
+  CHECK(metrics.dispatched == 40);
+}
+
+TEST_CASE("mediators destroyed while an observer is installed leave the later installs unharmed",
+          "[observability][mediator]") {
+  DispatchCounter counter;
+  {
+    CountingMetrics metrics;
+    auto doomed = std::make_unique<ev::EventMediator>();
+    doomed->dispatch(Ping{});
+    doomed.reset();  // its registry stops watching the observer
+  }
+  ev::EventMediator mediator;
+  ev::set_metrics_observer(&counter);
+  mediator.dispatch(Ping{});
+  ev::set_metrics_observer(nullptr);
+  mediator.dispatch(Ping{});
+  CHECK(counter.dispatched == 1);
+}
+
+TEST_CASE("installing and uninstalling the observer while threads dispatch, add types and build mediators loses no call",
+          "[observability][mediator][concurrency][stress]") {
+  DispatchCounter counter;
+  ev::EventMediator mediator;
+  std::atomic<long> handled{0};
+  auto sub = mediator.register_handler([&](const Ping&) { ++handled; });
+  std::atomic<bool> stop{false};
+  std::atomic<long> dispatched{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      while (!stop) {
+        mediator.dispatch(Ping{});
+        ++dispatched;
+      }
+    });
+  }
+  std::atomic<int> calls{0};
+  threads.emplace_back([&] {  // new types: the table grows and is swapped while observed or not
+    for (int round = 0; round < 20 && !stop; ++round) {
+      ev::EventMediator fresh;  // built and destroyed while another thread installs
+      auto subs = register_each(fresh, calls, std::make_integer_sequence<int, 24>{});
+      dispatch_each(fresh, std::make_integer_sequence<int, 24>{});
+      auto more = register_each(mediator, calls, std::make_integer_sequence<int, 24>{});
+      dispatch_each(mediator, std::make_integer_sequence<int, 24>{});
+      for (auto& s : more) s.cancel();
+    }
+  });
+  for (int i = 0; i < 2000; ++i) ev::set_metrics_observer(i % 2 == 0 ? &counter : nullptr);
+  ev::set_metrics_observer(nullptr);
+  stop = true;
+  for (auto& t : threads) t.join();
+  CHECK(handled == dispatched);  // every dispatch ran the handler once, observed or not
+  CHECK(counter.dispatched <= dispatched + 20 * 48);
+  // Installed again, with the threads gone: every dispatch reports.
+  const long before = counter.dispatched;
+  ev::set_metrics_observer(&counter);
+  mediator.dispatch(Ping{});
+  dispatch_each(mediator, std::make_integer_sequence<int, 24>{});
+  ev::set_metrics_observer(nullptr);
+  CHECK(counter.dispatched == before + 25);
 }

@@ -11,6 +11,9 @@
 /// - Channels are found through an open-addressing table keyed by `std::type_info` address.
 ///   The same type seen through another shared library has another type_info object: the
 ///   first miss falls back to `type_info ==` (name comparison) and adds an alias entry.
+///   The synchronous dispatch reads the table through `dispatch_table_`, which is swapped for
+///   an empty table while a metrics observer is installed: the observer test costs dispatch
+///   nothing, since a miss at the first probe is what sends it to the observed path.
 /// - Old arrays are reclaimed with hazard pointers: a dispatch claims a reader slot and
 ///   stores the array it reads there. Writers free only arrays no slot holds, so a writer never
 ///   waits for a reader (a handler blocked in one thread blocks no register or cancel).
@@ -31,6 +34,7 @@
 #include <spakky/event/detail/writer_lock.hpp>
 #include <spakky/event/erased_handler.hpp>
 #include <spakky/event/error.hpp>
+#include <spakky/event/observability/metrics.hpp>
 #include <spakky/event/subscription.hpp>
 
 #include <atomic>
@@ -53,10 +57,11 @@
 
 namespace spakky::event::detail {
 
-/// An immutable array of handlers; `size` nodes follow the header in the same allocation.
+/// An immutable array of handlers; `size` nodes follow the header in the same allocation, then
+/// a null: the dispatch loop stops at it, so it needs no register for the end.
 struct HandlerList {
   std::size_t size;
-  std::size_t capacity;  // of the allocation: freed lists are recycled for lists that fit
+  std::size_t capacity;  // nodes the allocation holds besides the null: freed lists are recycled
 
   [[nodiscard]] HandlerNode* const* begin() const noexcept {
     return reinterpret_cast<HandlerNode* const*>(this + 1);
@@ -73,6 +78,7 @@ struct Channel {
 };
 
 struct SlotBlock;
+class HandlerRegistry;
 
 /// A reader slot: one per dispatch in progress. Padded to a cache line so that threads
 /// dispatching at once do not share one.
@@ -91,7 +97,7 @@ struct alignas(64) ReaderSlot {
 struct SlotBlock {
   static constexpr std::size_t size = 16;
 
-  explicit SlotBlock(std::atomic<SlotBlock*>* spare_hint) noexcept : spare(spare_hint) {
+  explicit SlotBlock(HandlerRegistry* owner) noexcept : registry(owner) {
     for (auto& slot : slots) slot.home = this;
   }
   SlotBlock(const SlotBlock&) = delete;
@@ -99,7 +105,7 @@ struct SlotBlock {
 
   ReaderSlot slots[size];
   std::atomic<SlotBlock*> next{nullptr};
-  std::atomic<SlotBlock*>* spare;  // the registry's hint: a block that likely has a free slot
+  HandlerRegistry* registry;  // the owner: its spare-block hint, its failure context
 };
 
 /// Issues a full memory barrier on every running thread of this process. Lets dispatch
@@ -203,13 +209,18 @@ public:
   /// `cancelled` is the thunk a cancelled handler's invoke is replaced with; for synchronous
   /// handlers it is a no-op of the handler signature, so dispatch need not test a flag.
   explicit HandlerRegistry(ErasedFn cancelled) : cancelled_(cancelled) {
-    table_.store(new_table(16), std::memory_order_relaxed);
+    TypeTable* table = new_table(16);
+    table_.store(table, std::memory_order_relaxed);
+    dispatch_table_.store(table, std::memory_order_relaxed);
   }
 
   HandlerRegistry(const HandlerRegistry&) = delete;
   HandlerRegistry& operator=(const HandlerRegistry&) = delete;
 
   ~HandlerRegistry() override {
+    // The watch is in the list of the module whose code built us; this destructor is that
+    // module's too (reached through the vtable: TargetLink deletes a SubscriptionTarget*).
+    if (watch_.changed != nullptr) unwatch_observer(watch_);
     for (auto& channel : channels_) ::operator delete(channel->list.load(std::memory_order_relaxed));
     for (auto& retired : retired_) ::operator delete(retired.list);
     // Every node is registered (in by_id_), retired or pinned, and in only one of them.
@@ -239,6 +250,13 @@ public:
   }
 
   [[nodiscard]] ErasedFn cancelled_marker() const noexcept { return cancelled_; }
+
+  /// What the front end's failure path needs (EventMediator: its FailureSink), found from a
+  /// reader slot (`of(slot)`), so that the handler loop need not keep the front end in a register.
+  void set_failure_context(void* context) noexcept { failure_context_ = context; }
+  [[nodiscard]] static void* failure_context_of(const ReaderSlot& slot) noexcept {
+    return slot.home->registry->failure_context_;
+  }
 
   // ---- reading (any thread, no lock) -------------------------------------------------------
 
@@ -271,10 +289,24 @@ public:
     }
   }
 
+  /// Makes dispatch_table_ follow the installed metrics observer (find_first_probe finds
+  /// nothing while one is installed), and metrics_observer() return it. Once, by the owner.
+  void watch_metrics_observer() noexcept {
+    watch_.changed = &observer_changed;
+    watch_observer(watch_);
+  }
+
+  /// The observer installed (in the module that called watch_metrics_observer), or null.
+  [[nodiscard]] MetricsObserver* metrics_observer() const noexcept {
+    return const_cast<MetricsObserver*>(static_cast<const MetricsObserver*>(observer_.load(std::memory_order_acquire)));
+  }
+
   /// find(), but only where the type's first probe lands (null otherwise): the hit path of
-  /// dispatch stays free of calls, so it needs no stack frame.
+  /// dispatch stays free of calls, so it needs no stack frame. Null for every type while a
+  /// metrics observer is installed (see watch_metrics_observer), so that the caller's miss
+  /// path is also its observed path.
   [[nodiscard]] Channel* find_first_probe(const std::type_info& type) const noexcept {
-    const TypeTable* table = table_.load(std::memory_order_acquire);
+    const TypeTable* table = dispatch_table_.load(std::memory_order_acquire);
     const auto& entry = *reinterpret_cast<const TableEntry*>(reinterpret_cast<const char*>(table->entries()) +
                                                               table->offset_of(&type));
     if (entry.key.load(std::memory_order_acquire) != &type) return nullptr;
@@ -302,13 +334,16 @@ public:
       HandlerList* expected = nullptr;
       if (slot_->hazard.compare_exchange_strong(expected, seen, std::memory_order_seq_cst)) [[likely]] {
         slot_->owner.store(self, std::memory_order_relaxed);
+        // Validate: the list may have been replaced (and retired) before our hazard showed.
+        HandlerList* now = channel.list.load(std::memory_order_seq_cst);
+        if (now != seen) [[unlikely]] now = revalidate(*slot_, channel, now);
+        list_ = now;
       } else {
-        slot_ = registry.claim_slot(self, seen, first_slot_of(self));
+        // One call that returns both, so that nothing here has to outlive a call but the slot.
+        const Protected claimed = registry.claim_and_protect(self, channel, seen);
+        slot_ = claimed.slot;
+        list_ = claimed.list;
       }
-      // Validate: the list may have been replaced (and retired) before our hazard showed.
-      HandlerList* now = channel.list.load(std::memory_order_seq_cst);
-      if (now != seen) [[unlikely]] now = revalidate(*slot_, channel, now);
-      list_ = now;
 #if defined(__GNUC__)
       // NOTE: an empty asm that "changes" slot_: otherwise g++ keeps &slot_->hazard (used by
       // the CAS above and the release in the destructor) in a register of its own across
@@ -325,6 +360,8 @@ public:
     }
 
     [[nodiscard]] const HandlerList* list() const noexcept { return list_; }
+    /// The slot, for a failure path kept out of line (see leave(ReaderSlot&)).
+    [[nodiscard]] ReaderSlot& slot() const noexcept { return *slot_; }
     /// Announces the handler about to be called; read its invoke pointer only after this.
     /// Where AsymmetricFence is supported, cancel_and_wait's fence supplies the store-load
     /// ordering, so this is a plain store.
@@ -337,12 +374,29 @@ public:
       }
     }
     /// Announces that no handler is being called (before user code such as the error handler).
-    void leave() noexcept { slot_->current.store(nullptr, std::memory_order_release); }
+    void leave() noexcept { leave(*slot_); }
+    /// leave() for the guard holding `slot`: lets an out-of-line callee take the slot by value,
+    /// so that the guard itself stays in registers.
+    static void leave(ReaderSlot& slot) noexcept { slot.current.store(nullptr, std::memory_order_release); }
 
   protected:
     ReaderSlot* slot_;
     HandlerList* list_;
   };
+
+  /// A claimed slot and the list it protects (null: the channel is empty).
+  struct Protected {
+    ReaderSlot* slot;
+    HandlerList* list;
+  };
+
+  /// ReadGuard's way when its first slot was taken: claims another, protects and validates.
+  [[gnu::noinline]] Protected claim_and_protect(pthread_t self, const Channel& channel, HandlerList* seen) noexcept {
+    ReaderSlot* slot = claim_slot(self, seen, first_slot_of(self));
+    HandlerList* now = channel.list.load(std::memory_order_seq_cst);
+    if (now != seen) now = revalidate(*slot, channel, now);
+    return {slot, now};
+  }
 
   /// ReadGuard's retry: protects `seen` until the channel's list stays what the slot holds.
   [[gnu::noinline]] static HandlerList* revalidate(ReaderSlot& slot, const Channel& channel, HandlerList* seen) noexcept {
@@ -369,7 +423,7 @@ public:
       // A synchronous claimer (the hot path) does not write the chain: clear it.
       slot_->chain.store(nullptr, std::memory_order_relaxed);
       // Suspended async dispatches can fill many blocks: point the next claim at this one.
-      slot_->home->spare->store(slot_->home, std::memory_order_release);
+      slot_->home->registry->spare_hint_.store(slot_->home, std::memory_order_release);
     }
 
     void enter(HandlerNode* node) noexcept {
@@ -528,6 +582,30 @@ private:
     }
   };
 
+  /// What find_first_probe reads while an observer is installed: one empty entry, no key.
+  struct ObservedTable {
+    TypeTable header{0, 0};
+    TableEntry entry;
+  };
+  static_assert(sizeof(TypeTable) == 16 && alignof(TableEntry) <= 16, "entry must follow the header directly");
+  static const ObservedTable observed_table_;  // constant-initialized, below the class
+
+  /// Swaps in `table` as the table; dispatch reads it too unless an observer is installed.
+  void publish_table(TypeTable* table) noexcept {  // writer lock
+    table_.store(table, std::memory_order_release);
+    if (observer_.load(std::memory_order_relaxed) == nullptr) dispatch_table_.store(table, std::memory_order_release);
+  }
+
+  /// The watch's callback: set_metrics_observer (under its lock) installed `observer`.
+  static void observer_changed(ObserverWatch& watch, const void* observer) noexcept {
+    HandlerRegistry& self = *static_cast<Watch&>(watch).registry;
+    const std::lock_guard lock(self.writer_);  // against publish_table
+    // The observer first: a dispatch that sees the empty table (acquire) sees it too.
+    self.observer_.store(observer, std::memory_order_relaxed);
+    const TypeTable* table = observer != nullptr ? &observed_table_.header : self.table_.load(std::memory_order_relaxed);
+    self.dispatch_table_.store(table, std::memory_order_release);
+  }
+
   static TypeTable* new_table(std::size_t capacity) {
     void* memory = ::operator new(sizeof(TypeTable) + capacity * sizeof(TableEntry));
     auto* table = new (memory) TypeTable{(capacity - 1) * sizeof(TableEntry), 0};
@@ -547,7 +625,7 @@ private:
     }
     // Readers may still be probing the old table: it is freed with the registry.
     old_tables_.push_back(table);
-    table_.store(bigger, std::memory_order_release);
+    publish_table(bigger);
   }
 
   static void place(TypeTable& table, const std::type_info* type, Channel* channel) noexcept {
@@ -649,7 +727,7 @@ private:
     }
     // Readers may still be probing the old table: it is freed with the registry.
     old_tables_.push_back(table);
-    table_.store(fresh, std::memory_order_release);
+    publish_table(fresh);
   }
 
   static bool receives(const Channel& channel, Route route) noexcept {
@@ -708,7 +786,7 @@ private:
     return list;
   }
 
-  /// Memory for a list of `size` handlers: a recycled block if one fits. May throw.
+  /// Memory for a list of `size` handlers, null-terminated: a recycled block if one fits. May throw.
   HandlerList* allocate_list(std::size_t size) {
     // Newest first: the list freed by the last write is usually the size of the next one.
     for (std::size_t i = spare_lists_count_; i-- > 0;) {
@@ -716,11 +794,14 @@ private:
       if (spare->capacity >= size && spare->capacity <= 2 * size + 4) {
         spare_lists_[i] = spare_lists_[--spare_lists_count_];
         spare->size = size;
+        reinterpret_cast<HandlerNode**>(spare + 1)[size] = nullptr;
         return spare;
       }
     }
-    void* memory = ::operator new(sizeof(HandlerList) + size * sizeof(HandlerNode*));
-    return new (memory) HandlerList{size, size};
+    void* memory = ::operator new(sizeof(HandlerList) + (size + 1) * sizeof(HandlerNode*));
+    auto* list = new (memory) HandlerList{size, size};
+    reinterpret_cast<HandlerNode**>(list + 1)[size] = nullptr;
+    return list;
   }
 
   /// Gives a list's memory back for reuse; when the spares are full the oldest goes, so they
@@ -1005,7 +1086,7 @@ private:
       SlotBlock* next = block->next.load(std::memory_order_acquire);
       if (next == nullptr) {
         // More dispatches in flight than slots: grow (blocks live as long as we do).
-        auto* fresh = new SlotBlock(&spare_hint_);
+        auto* fresh = new SlotBlock(this);
         if (block->next.compare_exchange_strong(next, fresh, std::memory_order_acq_rel)) {
           next = fresh;
           spare_hint_.store(fresh, std::memory_order_release);
@@ -1018,8 +1099,15 @@ private:
   }
 
   std::atomic<SlotBlock*> spare_hint_{nullptr};
-  SlotBlock first_block_{&spare_hint_};
-  std::atomic<TypeTable*> table_{nullptr};
+  SlotBlock first_block_{this};
+  void* failure_context_ = nullptr;
+  std::atomic<TypeTable*> table_{nullptr};  // writers' and find()'s
+  std::atomic<const TypeTable*> dispatch_table_{nullptr};  // table_, or observed_table_ while observed
+  std::atomic<const void*> observer_{nullptr};  // the installed MetricsObserver, as the watch last heard
+  struct Watch : ObserverWatch {
+    HandlerRegistry* registry;
+  };
+  Watch watch_{{}, this};
   const ErasedFn cancelled_;
 
   mutable WriterLock writer_;
@@ -1045,6 +1133,8 @@ private:
   std::size_t evict_next_ = 0;
   std::vector<TypeTable*> old_tables_;
 };
+
+inline constexpr HandlerRegistry::ObservedTable HandlerRegistry::observed_table_{};
 
 /// Hands `handler` to `registry` and returns its Subscription: the subscribe() of every
 /// mediator, synchronous or not.

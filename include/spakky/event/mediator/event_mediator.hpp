@@ -33,7 +33,10 @@ namespace spakky::event {
 class EventMediator final : public IEventDispatcher, public IEventConsumer {  // dispatcher first: no this-adjusting thunk on dispatch
 public:
   EventMediator()
-      : registry_(reinterpret_cast<detail::ErasedFn>(&skip)) {}
+      : registry_(reinterpret_cast<detail::ErasedFn>(&skip)) {
+    registry_->set_failure_context(&failures_);
+    registry_->watch_metrics_observer();
+  }
   EventMediator(const EventMediator&) = delete;
   EventMediator& operator=(const EventMediator&) = delete;
   ~EventMediator() override = default;
@@ -45,19 +48,24 @@ public:
   }
 
   void dispatch(const AbstractEvent& event) override {
-    // With no observer: one load and one branch. The observed dispatch is a tail call, so that
-    // this function still needs no stack frame.
-    if (metrics_observer() != nullptr) [[unlikely]] return dispatch_observed(event);
-    dispatch_unobserved(event);
+    // No observer test here: while one is installed, find_first_probe finds nothing, and
+    // dispatch_slow reports.
+    // (`this` is not needed past this load: the registry goes to the callees in its register.)
+    detail::HandlerRegistry& registry = *registry_;
+    const detail::Channel* channel = registry.find_first_probe(typeid(event));
+    if (channel == nullptr) [[unlikely]] return dispatch_slow(registry, event);
+    detail::HandlerList* list = channel->list.load(std::memory_order_acquire);
+    if (list == nullptr) return;
+    run_handlers(registry, event, list, *channel);
   }
 
   /// dispatch(), reporting how many handlers ran and failed, and the first failure.
   DispatchOutcome dispatch_with_outcome(const AbstractEvent& event) {
-    if (MetricsObserver* observer = metrics_observer()) observer->on_dispatched(event);
+    if (MetricsObserver* observer = registry_->metrics_observer()) observer->on_dispatched(event);
     DispatchOutcome outcome;
     const detail::Channel* channel = registry_->channel_for(event);
     if (detail::HandlerList* list = channel->list.load(std::memory_order_acquire)) {
-      run<true>(*channel, list, event, &outcome);
+      run<true>(*registry_, *channel, list, event, &outcome);
     }
     return outcome;
   }
@@ -79,70 +87,64 @@ public:
 private:
   using Invoke = void (*)(const detail::HandlerNode*, const AbstractEvent&);
 
-  // dispatch() without the observer test: the lookup and the handlers.
-  [[gnu::always_inline]] inline void dispatch_unobserved(const AbstractEvent& event) {
-    const detail::Channel* channel = registry_->find_first_probe(typeid(event));
-    if (channel == nullptr) [[unlikely]] return dispatch_slow(event);
-    detail::HandlerList* list = channel->list.load(std::memory_order_acquire);
-    if (list == nullptr) return;
-    run_handlers(event, list, *channel);
-  }
-
-  // A type not found at its first probe: probes on, or creates (or aliases) its channel.
-  [[gnu::noinline]] void dispatch_slow(const AbstractEvent& event) {
-    const detail::Channel* channel = registry_->channel_for(event);
-    if (detail::HandlerList* list = channel->list.load(std::memory_order_acquire)) run_handlers(event, list, *channel);
+  // A type not found at its first probe, or any type while an observer is installed: reports
+  // to the observer, then probes on, or creates (or aliases) the type's channel.
+  [[gnu::noinline]] static void dispatch_slow(detail::HandlerRegistry& registry, const AbstractEvent& event) {
+    if (MetricsObserver* observer = registry.metrics_observer()) observer->on_dispatched(event);
+    // The real table (the observed path comes here for known types too), then the creating way.
+    const detail::Channel* channel = registry.find(typeid(event));
+    if (channel == nullptr) channel = registry.channel_for(event);
+    if (detail::HandlerList* list = channel->list.load(std::memory_order_acquire)) {
+      run_handlers(registry, event, list, *channel);
+    }
   }
 
   // What a cancelled handler's thunk becomes: calling it is cheaper than testing a flag.
   static void skip(const detail::HandlerNode*, const AbstractEvent&) noexcept {}
 
-  // Out of line so that the no-handler path above needs no stack frame.
-  // (Arguments in the order dispatch has them in registers: its tail call moves one.)
-  [[gnu::noinline]] void run_handlers(const AbstractEvent& event, detail::HandlerList* seen,
-                                      const detail::Channel& channel) {
+  // Out of line so that the no-handler path above needs no stack frame. Static, and the list
+  // null-terminated, so that the loop keeps only the event, the slot and its position in
+  // callee-saved registers (the failure path finds the FailureSink through the slot).
+  [[gnu::noinline]] static void run_handlers(detail::HandlerRegistry& registry, const AbstractEvent& event,
+                                             detail::HandlerList* seen, const detail::Channel& channel) {
     if (seen == nullptr) __builtin_unreachable();  // dispatch checked
-    run<false>(channel, seen, event, nullptr);
+    run<false>(registry, channel, seen, event, nullptr);
   }
 
   template <bool Report>
-  [[gnu::always_inline]] inline void run(const detail::Channel& channel, detail::HandlerList* seen,
-                                         const AbstractEvent& event, DispatchOutcome* outcome) {
-    detail::HandlerRegistry::ReadGuard guard(*registry_, channel, seen);
+  [[gnu::always_inline]] static inline void run(detail::HandlerRegistry& registry, const detail::Channel& channel,
+                                                detail::HandlerList* seen, const AbstractEvent& event,
+                                                DispatchOutcome* outcome) {
+    detail::HandlerRegistry::ReadGuard guard(registry, channel, seen);
     const detail::HandlerList* list = guard.list();
     if (list == nullptr) return;
     detail::HandlerNode* const* it = list->begin();
-    detail::HandlerNode* const* const end = list->end();
-    do {  // a published list is never empty
-      detail::HandlerNode* node = *it;
+    detail::HandlerNode* node = *it;  // a published list is never empty
+    do {
       guard.enter(node);
       const detail::ErasedFn erased = node->invoke.load(
           detail::AsymmetricFence::supported ? std::memory_order_relaxed : std::memory_order_seq_cst);
       if constexpr (Report) {
         // Compared with the registry's marker: another library's copy of skip has another address.
-        if (erased == registry_->cancelled_marker()) continue;
+        if (erased == registry.cancelled_marker()) continue;
         ++outcome->handlers_run;
       }
       try {
         reinterpret_cast<Invoke>(erased)(node, event);
       } catch (...) {
-        report_failure(guard, event, outcome);
+        report_failure(&guard.slot(), event, outcome);
       }
-    } while (++it != end);
-  }
-
-  // dispatch() with an observer installed: reports, then dispatches. (Loaded again: it may
-  // have been uninstalled since dispatch() looked.)
-  [[gnu::noinline]] void dispatch_observed(const AbstractEvent& event) {
-    if (MetricsObserver* observer = metrics_observer()) observer->on_dispatched(event);
-    dispatch_unobserved(event);
+    } while ((node = *++it) != nullptr);
   }
 
   // The failure path, out of line: the handler loop above keeps few registers.
-  [[gnu::noinline, gnu::cold]] void report_failure(detail::HandlerRegistry::ReadGuard& guard, const AbstractEvent& event,
-                                                   DispatchOutcome* outcome) const noexcept {
-    guard.leave();  // the error handler is not the handler: cancel_and_wait need not wait for it
-    failures_.report(event, std::current_exception(), outcome);
+  // (The slot by pointer, not the guard by reference: the guard stays in registers.)
+  [[gnu::noinline, gnu::cold]] static void report_failure(detail::ReaderSlot* slot, const AbstractEvent& event,
+                                                          DispatchOutcome* outcome) noexcept {
+    // The error handler is not the handler: cancel_and_wait need not wait for it.
+    detail::HandlerRegistry::ReadGuard::leave(*slot);
+    const auto* failures = static_cast<const detail::FailureSink*>(detail::HandlerRegistry::failure_context_of(*slot));
+    failures->report(event, std::current_exception(), outcome);
   }
 
   detail::OwnedTarget<detail::HandlerRegistry> registry_;

@@ -3,7 +3,8 @@
 /// MetricsObserver: the library's counts and timings (dispatched, handler failures, sent,
 /// confirmed, retried, dead-lettered, consumed, reconnects, outbox backlog and relay lag),
 /// reported to one observer installed for the process. With none installed, reporting costs
-/// a load and a branch; an observer that overrides nothing costs one virtual call more.
+/// a load and a branch (EventMediator::dispatch: nothing, see HandlerRegistry's dispatch
+/// table); an observer that overrides nothing costs one virtual call more.
 
 #include <spakky/event/detail/lean_std.hpp>  // std::chrono durations: the mediator includes this header
 #include <spakky/event/event.hpp>
@@ -75,15 +76,51 @@ namespace detail {
 // and every instantiation adds to what every user of the mediator compiles.
 inline std::atomic<const void*> installed_metrics_observer{nullptr};
 
+/// Something that keeps its own copy of the installed observer and is told when it changes:
+/// the synchronous mediator's registry, whose dispatch then needs no load of its own for
+/// the observer test (see HandlerRegistry::dispatch_table_).
+struct ObserverWatch {
+  void (*changed)(ObserverWatch& self, const void* observer) noexcept = nullptr;
+  ObserverWatch* prev = nullptr;
+  ObserverWatch* next = nullptr;
+};
+
+// The watches of this module, and the lock that orders installs with watches coming and going.
+inline std::mutex observer_watch_mutex;
+inline ObserverWatch* observer_watches = nullptr;
+
+/// Links `watch` and tells it the observer installed now (under the lock: no install is missed).
+inline void watch_observer(ObserverWatch& watch) noexcept {
+  const std::lock_guard lock(observer_watch_mutex);
+  watch.next = observer_watches;
+  if (observer_watches != nullptr) observer_watches->prev = &watch;
+  observer_watches = &watch;
+  watch.changed(watch, installed_metrics_observer.load(std::memory_order_relaxed));
+}
+
+/// Unlinks `watch`; no call to it starts or runs after this returns.
+inline void unwatch_observer(ObserverWatch& watch) noexcept {
+  const std::lock_guard lock(observer_watch_mutex);
+  if (watch.prev != nullptr) watch.prev->next = watch.next;
+  else observer_watches = watch.next;
+  if (watch.next != nullptr) watch.next->prev = watch.prev;
+}
+
 }  // namespace detail
 
 /// Installs `observer` for the process (for this module, when the library is built into
-/// several shared libraries with hidden visibility: install it in each); nullptr uninstalls.
+/// several shared libraries with hidden visibility: install it in each; an EventMediator
+/// reports to the observer of the module that constructed it); nullptr uninstalls.
 /// The library does not own it: it must outlive every call that may still report to it (a
 /// dispatch or send running on another thread), so install one that lives until exit, or
-/// uninstall it only once those threads are done.
+/// uninstall it only once those threads are done. Every dispatch that starts after this
+/// returns reports to it.
 inline void set_metrics_observer(MetricsObserver* observer) noexcept {
+  const std::lock_guard lock(detail::observer_watch_mutex);
   detail::installed_metrics_observer.store(observer, std::memory_order_release);
+  for (detail::ObserverWatch* watch = detail::observer_watches; watch != nullptr; watch = watch->next) {
+    watch->changed(*watch, observer);
+  }
 }
 
 /// The installed observer, or nullptr.
