@@ -1,5 +1,6 @@
 // The SQLite outbox store: schema, busy writers, and the relay over it.
 
+#include "outbox/counting_relay_store.hpp"
 #include "outbox/outbox_events.hpp"
 #include "outbox/sqlite_app.hpp"
 #include "support/async_recording_transport.hpp"
@@ -673,4 +674,44 @@ TEST_CASE("rolling: stopping the relay thread records the sends in flight and st
   CHECK(sent_fields(transport) == std::vector<std::string>{"a:1", "b:1"});
   CHECK(sql_int(file.db(), "SELECT count(*) FROM spakky_outbox") == 2);  // a:1 and b:1 recorded (deleted)
   CHECK(relay.stats().sent == 2);
+}
+
+TEST_CASE("rolling: after a store error the sends in flight end before anything is claimed again") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("b", 1);
+  app.send("a", 2);
+  app.send("b", 2);
+  ev::SqliteOutboxRelayStore sqlite_store(file.path());
+  CountingRelayStore store(sqlite_store);
+  test_support::AsyncRecordingTransport transport;
+  transport.suspend_sends(true);
+  ev::OutboxRelay relay(store, transport, {.poll_interval = 1h, .error_backoff = 10ms});
+  relay.start();
+  relay.notify();
+  struct Stop {
+    ev::OutboxRelay& relay;
+    test_support::AsyncRecordingTransport& transport;
+    ~Stop() {
+      transport.suspend_sends(false);
+      std::thread completer([&] { complete_until(transport, [&] { return transport.pending() == 0; }); });
+      relay.stop();
+      completer.join();
+    }
+  } stop{relay, transport};
+  REQUIRE(test_support::eventually([&] { return transport.pending() == 2; }, 20s));  // a:1, b:1
+  store.fail_next_claims(1);
+  REQUIRE(transport.complete_one());  // a:1: recorded, then the claim after it fails
+  REQUIRE(test_support::eventually([&] { return store.claims() >= 2; }, 20s));
+  // b:1 is still in flight: the relay must not claim (and send) it a second time meanwhile.
+  CHECK_FALSE(test_support::eventually([&] { return transport.attempts() > 2 || relay.stats().errors > 0; }, 500ms));
+  REQUIRE(transport.complete_one());  // b:1
+  CHECK(test_support::eventually([&] { return relay.stats().errors == 1; }, 20s));
+  complete_until(transport, [&] { return transport.sent().size() == 4; });
+  CHECK(transport.attempts() == 4);  // each row once: b:1 was recorded after the error
+  const auto per_key = fields_per_key(transport);
+  CHECK(per_key.at("a") == std::vector<std::string>{"a:1", "a:2"});
+  CHECK(per_key.at("b") == std::vector<std::string>{"b:1", "b:2"});
+  CHECK(test_support::eventually([&] { return relay.stats().sent == 4; }, 20s));
 }
