@@ -36,6 +36,7 @@ public:
     inner_.finish(rows, results, keep_sent);
   }
   void abandon() noexcept override { inner_.abandon(); }
+  [[nodiscard]] bool claims_hold_nothing() const noexcept override { return inner_.claims_hold_nothing(); }
   std::size_t purge_sent(std::chrono::seconds older_than) override { return inner_.purge_sent(older_than); }
   std::vector<spakky::event::ParkedRow> parked() override { return inner_.parked(); }
   bool requeue(std::int64_t id) override { return inner_.requeue(id); }

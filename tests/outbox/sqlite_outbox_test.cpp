@@ -1,5 +1,6 @@
 // The SQLite outbox store: schema, busy writers, and the relay over it.
 
+#include "outbox/counting_relay_store.hpp"
 #include "outbox/outbox_events.hpp"
 #include "outbox/sqlite_app.hpp"
 #include "support/async_recording_transport.hpp"
@@ -16,9 +17,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace ev = spakky::event;
@@ -415,4 +419,299 @@ TEST_CASE("over an async transport a failed send backs off and is tried again") 
   transport.fail_with(test_support::AsyncRecordingTransport::Failure::none);
   CHECK(relay.drain() == 1);
   CHECK(relay.stats().retried == 2);
+}
+
+// The rolling relay: over an async transport and a SQLite store (claims hold nothing), drain()
+// and the relay thread keep up to batch_size sends in flight, recording and claiming again as
+// sends complete instead of waiting for a whole pass.
+
+namespace {
+
+/// Sends through `inner`, checking as each send starts that the key's earlier rows are already
+/// gone from the table (confirmed AND recorded); counts the sends that found one still there.
+class RecordedBeforeNextTransport final : public ev::IAsyncEventTransport<> {
+public:
+  RecordedBeforeNextTransport(test_support::AsyncRecordingTransport& inner, const test_support::SqliteFile& file,
+                              int rows_per_key)
+      : inner_(inner), db_(file.open()), rows_per_key_(rows_per_key) {}
+  RecordedBeforeNextTransport(const RecordedBeforeNextTransport&) = delete;
+  RecordedBeforeNextTransport& operator=(const RecordedBeforeNextTransport&) = delete;
+  ~RecordedBeforeNextTransport() override { sqlite3_close(db_); }
+
+  ev::Task<> send(std::string_view event_name, std::string_view payload, const ev::Headers& headers) override {
+    const std::string fields = fields_of(std::string(payload));  // "key:n"
+    const std::string key = fields.substr(0, fields.find(':'));
+    const int n = std::stoi(fields.substr(fields.find(':') + 1));
+    {
+      const std::lock_guard lock(mutex_);
+      // Rows 1..n-1 of the key deleted: n..rows_per_key left.
+      if (sql_int(db_, "SELECT count(*) FROM spakky_outbox WHERE partition_key = '" + key + "'") !=
+          rows_per_key_ - n + 1) {
+        ++early_;
+      }
+    }
+    return inner_.send(event_name, payload, headers);
+  }
+
+  [[nodiscard]] int sent_before_previous_recorded() const {
+    const std::lock_guard lock(mutex_);
+    return early_;
+  }
+
+private:
+  test_support::AsyncRecordingTransport& inner_;
+  sqlite3* db_;
+  int rows_per_key_;
+  mutable std::mutex mutex_;
+  int early_ = 0;
+};
+
+/// Completes every held send of `transport` (and the ones they lead to) until `done` holds.
+template <class Done>
+void complete_until(test_support::AsyncRecordingTransport& transport, Done done) {
+  CHECK(test_support::eventually([&] {
+    while (transport.complete_one()) {
+    }
+    return done();
+  }, 20s));
+}
+
+}  // namespace
+
+TEST_CASE("rolling: a key's next row is sent only after its previous one was confirmed and recorded") {
+  test_support::SqliteFile file;
+  App app(file);
+  for (int n = 1; n <= 4; ++n) {
+    for (const char* key : {"a", "b", "c", "d"}) app.send(key, n);
+  }
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::AsyncRecordingTransport inner;
+  inner.suspend_sends(true);
+  RecordedBeforeNextTransport transport(inner, file, 4);
+  ev::OutboxRelay relay(store, transport, {.batch_size = 3});  // fewer than the keys: the window limits too
+  std::atomic<std::size_t> sent{0};
+  std::atomic<bool> drained{false};
+  std::thread drain([&] {
+    sent = relay.drain();
+    drained = true;
+  });
+  test_support::JoinGuard guard(drain, [&] {
+    inner.suspend_sends(false);
+    while (inner.complete_one()) {
+    }
+  });
+  CHECK(test_support::eventually([&] { return inner.pending() == 3; }));  // the window: 3 of 4 keys
+  CHECK(inner.attempts() == 3);
+  complete_until(inner, [&] { return drained.load(); });
+  drain.join();
+  CHECK(sent == 16);
+  CHECK(transport.sent_before_previous_recorded() == 0);
+  const auto per_key = fields_per_key(inner);
+  CHECK(per_key.at("a") == std::vector<std::string>{"a:1", "a:2", "a:3", "a:4"});
+  CHECK(per_key.at("d") == std::vector<std::string>{"d:1", "d:2", "d:3", "d:4"});
+  CHECK(sql_int(file.db(), "SELECT count(*) FROM spakky_outbox") == 0);
+}
+
+TEST_CASE("rolling: a key whose confirm came back goes on while other keys' sends are still in flight") {
+  test_support::SqliteFile file;
+  App app(file);
+  for (int n = 1; n <= 3; ++n) {
+    for (const char* key : {"a", "b", "c"}) app.send(key, n);
+  }
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::AsyncRecordingTransport transport;
+  transport.suspend_sends(true);
+  test_support::CountingMetrics metrics;
+  ev::OutboxRelay relay(store, transport);
+  std::atomic<std::size_t> sent{0};
+  std::atomic<bool> drained{false};
+  std::thread drain([&] {
+    sent = relay.drain();
+    drained = true;
+  });
+  test_support::JoinGuard guard(drain, [&] {
+    transport.suspend_sends(false);
+    while (transport.complete_one()) {
+    }
+  });
+  CHECK(test_support::eventually([&] { return transport.pending() == 3; }));  // a:1, b:1, c:1
+  REQUIRE(transport.complete_one());                                           // a:1 confirmed
+  // a:2 goes while b:1 and c:1 still wait for their confirms (a pass would wait for them).
+  CHECK(test_support::eventually([&] { return transport.attempts() == 4 && transport.pending() == 3; }, 20s));
+  CHECK(sent_fields(transport) == std::vector<std::string>{"a:1"});
+  CHECK(sql_int(file.db(), "SELECT count(*) FROM spakky_outbox WHERE partition_key = 'a'") == 2);  // a:1 recorded
+  REQUIRE(transport.complete_one());  // b:1
+  REQUIRE(transport.complete_one());  // c:1
+  REQUIRE(transport.complete_one());  // a:2
+  CHECK(test_support::eventually([&] { return transport.attempts() == 7 && transport.pending() == 3; }, 20s));
+  complete_until(transport, [&] { return drained.load(); });
+  drain.join();
+  CHECK(sent == 9);
+  CHECK(relay.stats().sent == 9);
+  CHECK(metrics.relay_lags == 9);
+  const auto per_key = fields_per_key(transport);
+  for (const char* key : {"a", "b", "c"}) {
+    CAPTURE(key);
+    const std::string k(key);
+    CHECK(per_key.at(k) == std::vector<std::string>{k + ":1", k + ":2", k + ":3"});
+  }
+}
+
+TEST_CASE("rolling: a failed send backs off and holds its key while the other keys roll on") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("b", 1);
+  app.send("a", 2);
+  app.send("b", 2);
+  app.send("b", 3);
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::AsyncRecordingTransport transport;
+  transport.suspend_sends(true);
+  ev::OutboxRelay relay(store, transport, {.initial_backoff = 1h});
+  std::atomic<std::size_t> sent{0};
+  std::atomic<bool> drained{false};
+  std::thread drain([&] {
+    sent = relay.drain();
+    drained = true;
+  });
+  test_support::JoinGuard guard(drain, [&] {
+    transport.fail_with(test_support::AsyncRecordingTransport::Failure::none);
+    transport.suspend_sends(false);
+    while (transport.complete_one()) {
+    }
+  });
+  CHECK(test_support::eventually([&] { return transport.pending() == 2; }));  // a:1, b:1
+  transport.fail_with(test_support::AsyncRecordingTransport::Failure::transport_error, "nacked");
+  REQUIRE(transport.complete_one());  // a:1 fails (resumed on this thread: the failure is read now)
+  transport.fail_with(test_support::AsyncRecordingTransport::Failure::none);
+  complete_until(transport, [&] { return drained.load(); });
+  drain.join();
+  CHECK(sent == 3);
+  CHECK(sent_fields(transport) == std::vector<std::string>{"b:1", "b:2", "b:3"});  // a:2 never: a:1 holds it
+  CHECK(transport.attempts() == 4);
+  CHECK(sql_int(file.db(), "SELECT attempts FROM spakky_outbox WHERE partition_key = 'a' ORDER BY id LIMIT 1") == 1);
+  CHECK_THAT(sql_text(file.db(), "SELECT last_error FROM spakky_outbox ORDER BY id LIMIT 1"), Catch::Contains("nacked"));
+  CHECK(sql_int(file.db(), "SELECT count(*) FROM spakky_outbox") == 2);
+  CHECK(relay.stats().sent == 3);
+  CHECK(relay.stats().retried == 1);
+
+  sql_exec(file.db(), "UPDATE spakky_outbox SET next_attempt_at = 0");  // the back-off is over
+  transport.suspend_sends(false);
+  CHECK(relay.drain() == 2);
+  CHECK(fields_per_key(transport).at("a") == std::vector<std::string>{"a:1", "a:2"});
+}
+
+TEST_CASE("rolling: within one drain a failed row is not tried again, even with no back-off") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("b", 1);
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::AsyncRecordingTransport transport;
+  ev::OutboxRelay relay(store, transport, {.max_attempts = 5, .initial_backoff = 0ms});
+  transport.fail_with(test_support::AsyncRecordingTransport::Failure::runtime_error, "broker down");
+  CHECK(relay.drain() == 0);
+  CHECK(transport.attempts() == 2);  // each once: drain() ends instead of retrying until parked
+  CHECK(sql_int(file.db(), "SELECT count(*) FROM spakky_outbox WHERE state = 'pending' AND attempts = 1") == 2);
+  CHECK(relay.stats().retried == 2);
+  CHECK(relay.stats().parked == 0);
+  transport.fail_with(test_support::AsyncRecordingTransport::Failure::none);
+  CHECK(relay.drain() == 2);
+}
+
+TEST_CASE("rolling: rows that can never be sent are parked at once while the others roll") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("b", 1);
+  app.send("b", 2);
+  sql_exec(file.db(), "UPDATE spakky_outbox SET headers = 'garbage-without-equals' WHERE partition_key = 'a'");
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::AsyncRecordingTransport transport;
+  std::vector<std::int64_t> reported;
+  ev::OutboxRelay relay(store, transport, {.on_parked = [&](const ev::ParkedRow& row) { reported.push_back(row.id); }});
+  CHECK(relay.drain() == 2);
+  CHECK(sent_fields(transport) == std::vector<std::string>{"b:1", "b:2"});
+  CHECK(reported.size() == 1);
+  CHECK(relay.stats().parked == 1);
+  CHECK(store.parked().size() == 1);
+}
+
+TEST_CASE("rolling: stopping the relay thread records the sends in flight and starts nothing new") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("b", 1);
+  app.send("a", 2);
+  app.send("b", 2);
+  ev::SqliteOutboxRelayStore store(file.path());
+  test_support::AsyncRecordingTransport transport;
+  transport.suspend_sends(true);
+  ev::OutboxRelay relay(store, transport, {.poll_interval = 1h});
+  relay.start();
+  relay.notify();
+  std::thread stopper;
+  test_support::JoinGuard guard(stopper, [&] {
+    transport.suspend_sends(false);
+    while (transport.complete_one()) {
+    }
+  });
+  REQUIRE(test_support::eventually([&] { return transport.pending() == 2; }, 20s));  // a:1, b:1 in flight
+  std::atomic<bool> stopped{false};
+  stopper = std::thread([&] {
+    relay.stop();
+    stopped = true;
+  });
+  // Give stop() time to ask (it then blocks on the sends in flight); completing the sends
+  // earlier would let the relay start a:2 and b:2, which the checks below would catch.
+  std::this_thread::sleep_for(300ms);
+  REQUIRE(transport.complete_one());
+  REQUIRE(transport.complete_one());
+  complete_until(transport, [&] { return stopped.load(); });
+  stopper.join();
+  CHECK(transport.attempts() == 2);  // a:2 and b:2 never started
+  CHECK(sent_fields(transport) == std::vector<std::string>{"a:1", "b:1"});
+  CHECK(sql_int(file.db(), "SELECT count(*) FROM spakky_outbox") == 2);  // a:1 and b:1 recorded (deleted)
+  CHECK(relay.stats().sent == 2);
+}
+
+TEST_CASE("rolling: after a store error the sends in flight end before anything is claimed again") {
+  test_support::SqliteFile file;
+  App app(file);
+  app.send("a", 1);
+  app.send("b", 1);
+  app.send("a", 2);
+  app.send("b", 2);
+  ev::SqliteOutboxRelayStore sqlite_store(file.path());
+  CountingRelayStore store(sqlite_store);
+  test_support::AsyncRecordingTransport transport;
+  transport.suspend_sends(true);
+  ev::OutboxRelay relay(store, transport, {.poll_interval = 1h, .error_backoff = 10ms});
+  relay.start();
+  relay.notify();
+  struct Stop {
+    ev::OutboxRelay& relay;
+    test_support::AsyncRecordingTransport& transport;
+    ~Stop() {
+      transport.suspend_sends(false);
+      std::thread completer([&] { complete_until(transport, [&] { return transport.pending() == 0; }); });
+      relay.stop();
+      completer.join();
+    }
+  } stop{relay, transport};
+  REQUIRE(test_support::eventually([&] { return transport.pending() == 2; }, 20s));  // a:1, b:1
+  store.fail_next_claims(1);
+  REQUIRE(transport.complete_one());  // a:1: recorded, then the claim after it fails
+  REQUIRE(test_support::eventually([&] { return store.claims() >= 2; }, 20s));
+  // b:1 is still in flight: the relay must not claim (and send) it a second time meanwhile.
+  CHECK_FALSE(test_support::eventually([&] { return transport.attempts() > 2 || relay.stats().errors > 0; }, 500ms));
+  REQUIRE(transport.complete_one());  // b:1
+  CHECK(test_support::eventually([&] { return relay.stats().errors == 1; }, 20s));
+  complete_until(transport, [&] { return transport.sent().size() == 4; });
+  CHECK(transport.attempts() == 4);  // each row once: b:1 was recorded after the error
+  const auto per_key = fields_per_key(transport);
+  CHECK(per_key.at("a") == std::vector<std::string>{"a:1", "a:2"});
+  CHECK(per_key.at("b") == std::vector<std::string>{"b:1", "b:2"});
+  CHECK(test_support::eventually([&] { return relay.stats().sent == 4; }, 20s));
 }

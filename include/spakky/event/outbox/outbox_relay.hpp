@@ -18,7 +18,7 @@
 /// - The loop (thread or task) wakes at once on notify() (call it after a commit in this
 ///   process), on the store's cross-process notification (PostgreSQL LISTEN/NOTIFY), and
 ///   else polls every poll_interval.
-/// - Stopping (stop(), or a stop request to a task) lets the pass in flight finish: its sends
+/// - Stopping (stop(), or a stop request to a task) lets the sends in flight finish: they
 ///   complete (over an asynchronous transport, the confirms in flight are awaited) and their
 ///   results are recorded; no row starts sending after the request.
 ///
@@ -65,6 +65,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -200,6 +201,49 @@ inline void launch_sends(IAsyncEventTransport<Task<>>& transport, const std::sha
   batch->release();
 }
 
+/// One send of a rolling relay: the row, what it is sent with, and how its send ended.
+struct RollingSend {
+  OutboxRow row;
+  Headers headers;
+  std::optional<std::string> error;  ///< set if the send failed
+};
+
+/// The sends of a rolling relay that completed and are not recorded yet. Shared by the relay
+/// and every send in flight (the last owner frees it).
+class RollingSends {
+public:
+  /// Called by a send when it completed (on the transport's thread, or on the launcher's).
+  void completed(std::unique_ptr<RollingSend> send) {
+    const std::lock_guard lock(mutex_);
+    done_.push_back(std::move(send));
+    changed_.notify_all();
+  }
+  /// Waits until at least one send completed; returns every send completed since the last call.
+  std::vector<std::unique_ptr<RollingSend>> wait_completed() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return !done_.empty(); });
+    return std::exchange(done_, {});
+  }
+
+private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::unique_ptr<RollingSend>> done_;
+};
+
+/// Sends one row of a rolling relay and hands it back to `sends` when the send completed.
+inline DetachedSend send_rolling(IAsyncEventTransport<Task<>>& transport, std::shared_ptr<RollingSends> sends,
+                                 std::unique_ptr<RollingSend> send) {
+  try {
+    co_await transport.send(send->row.event_name, send->row.payload, send->headers);
+  } catch (const std::exception& e) {
+    send->error = e.what();
+  } catch (...) {
+    send->error = "the transport threw a non-standard exception";
+  }
+  sends->completed(std::move(send));
+}
+
 /// The thread that resumes a relay task after its waits (Task<> has no executor of its own).
 /// Each job runs a blocking step, then resumes a coroutine. Destroyed on its own thread (a
 /// resumed coroutine destroyed the relay), it detaches; its state lives until it ends.
@@ -272,7 +316,7 @@ template <class Awaitable>
 struct OutboxRelayDriver;
 
 /// Sends pending outbox rows. Three ways to run it, one at a time:
-/// - run_once()/drain(): one pass, or passes until one sends nothing, on the caller's thread;
+/// - run_once()/drain(): one pass, or until nothing is left to send now, on the caller's thread;
 /// - start()/stop(): the loop on the relay's own thread;
 /// - run(stop_token): the loop as a coroutine task (Task<>, or asio::awaitable<void> with
 ///   <spakky/event/outbox/asio_outbox_relay.hpp>) that a caller awaits or an event loop drives;
@@ -283,8 +327,12 @@ struct OutboxRelayDriver;
 /// With a synchronous IEventTransport the rows of a pass go one after the other (and block the
 /// thread running the pass); with an IAsyncEventTransport<Task<>> (AsyncRabbitMqEventTransport:
 /// many confirms in flight) the heads of all keys in the pass are sent at once and the pass
-/// records the results once every send has completed. Either way a key has at most one row in
-/// flight.
+/// records the results once every send has completed. Over an asynchronous transport and a
+/// store whose claims hold nothing (SQLite), drain() and the thread **roll** instead of
+/// running passes: up to batch_size sends stay in flight, and each batch of completed sends
+/// is recorded and followed at once by a claim of the new heads (see drain()). run_once() and
+/// the task (run()) always run passes. Either way a key has at most one row in flight, and a
+/// key's next row is claimed only after its previous row's result was recorded.
 class OutboxRelay {
 public:
   /// A relay over a synchronous transport.
@@ -319,9 +367,20 @@ public:
   /// pending). Not to be called while the relay's thread or task runs.
   std::size_t run_once() { return run_pass(NeverStop{}); }
 
-  /// run_once() until a pass sends nothing; returns the total sent. Rows waiting out a
+  /// Sends until nothing is left to send now; returns the total sent. Rows waiting out a
   /// back-off are left for later.
+  ///
+  /// Over a synchronous transport, or a store whose claims hold locks (PostgreSQL): run_once()
+  /// until a pass sends nothing. Over an asynchronous transport and a store whose claims hold
+  /// nothing (IOutboxRelayStore::claims_hold_nothing(): SQLite) it **rolls**: up to
+  /// batch_size sends stay in flight; whenever some completed, their results are recorded (one
+  /// finish() for all completed since the last one), the store is claimed again (rows still in
+  /// flight skipped) and the new heads are sent, so a key whose confirm came back early goes on
+  /// while other keys' sends are in flight. It ends when nothing is in flight and a claim finds
+  /// nothing new to send. Within one drain() a row whose send failed is not tried again (it is
+  /// left for later, like a row waiting out its back-off): drain() ends.
   std::size_t drain() {
+    if (rolls()) return roll(NeverStop{}, /*try_each_row_once=*/true, [] {});
     std::size_t total = 0;
     while (const std::size_t sent = run_once()) total += sent;
     return total;
@@ -335,7 +394,8 @@ public:
     thread_ = std::thread([this] { loop(); });
   }
 
-  /// Ends the loop after its current pass and joins the thread; no-op if not started.
+  /// Ends the loop after its sends in flight completed and were recorded, and joins the
+  /// thread; no-op if not started.
   void stop() {
     const std::lock_guard lock(control_mutex_);
     if (!thread_.joinable()) return;
@@ -347,9 +407,9 @@ public:
   /// The relay's loop as a coroutine task of the family `Awaitable`: Task<> (the default), or
   /// asio::awaitable<void> with <spakky/event/outbox/asio_outbox_relay.hpp>.
   ///
-  /// Runs passes as the thread does, suspending (never blocking its thread) between them
-  /// until notify(), a store notification (PostgreSQL NOTIFY), the poll interval, or a stop
-  /// request on `stop`, whichever comes first. After a stop request it finishes the pass in
+  /// Runs passes (it does not roll: see the class comment), suspending (never blocking its
+  /// thread) between them until notify(), a store notification (PostgreSQL NOTIFY), the poll
+  /// interval, or a stop request on `stop`, whichever comes first. After a stop request it finishes the pass in
   /// flight, recording each row's result (a row is marked sent only after its send
   /// completed; over an asynchronous transport it waits for the confirms in flight), and
   /// completes. A store error is reported to on_error and retried after error_backoff.
@@ -415,6 +475,99 @@ private:
       store_.abandon();
       throw;
     }
+  }
+
+  /// Whether the blocking paths (drain(), the thread) roll instead of running passes.
+  [[nodiscard]] bool rolls() const noexcept {
+    return async_transport_ != nullptr && store_.claims_hold_nothing();
+  }
+
+  /// Rolls (see drain()) on the calling thread until nothing is in flight and a claim finds
+  /// nothing new to send, or until `stop_requested()`: then nothing more is launched, and the
+  /// sends in flight complete and are recorded. `between()` runs after each record. With
+  /// `try_each_row_once`, a row whose send failed is not sent again by this roll. Returns how
+  /// many rows were sent. A store error: the sends in flight complete (and are recorded if the
+  /// store lets them be), then it is rethrown; unrecorded rows stay pending.
+  template <class StopRequested, class Between>
+  std::size_t roll(StopRequested stop_requested, bool try_each_row_once, Between between) {
+    const auto sends = std::make_shared<detail::RollingSends>();
+    std::unordered_set<std::int64_t> in_flight;  // row ids
+    std::unordered_set<std::int64_t> failed_ids;  // with try_each_row_once: not sent again
+    std::size_t sent = 0;
+    // Records the sends completed since the last call; waits for one if none has.
+    const auto record_completed = [&] {
+      std::vector<std::unique_ptr<detail::RollingSend>> done = sends->wait_completed();
+      std::vector<OutboxRow> rows;
+      std::vector<RowResult> results;
+      rows.reserve(done.size());
+      results.reserve(done.size());
+      for (auto& send : done) {
+        in_flight.erase(send->row.id);
+        if (send->error) {
+          results.push_back(failed(send->row, *send->error));
+          if (try_each_row_once) failed_ids.insert(send->row.id);
+        } else {
+          results.push_back(RowResult{RowResult::Outcome::sent, {}, {}});
+        }
+        rows.push_back(std::move(send->row));
+      }
+      sent += record(rows, results);
+    };
+    try {
+      bool claim_due = true;
+      for (;;) {
+        const bool stopping = stop_requested();
+        if (claim_due && !stopping && in_flight.size() < options_.batch_size) {
+          claim_due = claim_and_launch(sends, in_flight, failed_ids);
+        }
+        if (in_flight.empty()) {
+          if (claim_due && !stopping) continue;  // rows were parked unsent: more may be claimable
+          break;
+        }
+        record_completed();
+        claim_due = true;  // recorded rows make their keys' next rows heads
+        between();
+      }
+    } catch (...) {
+      // A row must never be in flight twice: let every send end before anything else claims.
+      while (!in_flight.empty()) {
+        try {
+          record_completed();
+        } catch (...) {  // the store is broken: those rows stay pending and are sent again later
+        }
+      }
+      throw;
+    }
+    return sent;
+  }
+
+  /// Claims the heads not in flight (nor in `skip`), launches up to the free window's worth;
+  /// rows that can never be sent are parked at once. Returns true if it parked rows (a claim
+  /// again may then find more), false if it launched all it could.
+  bool claim_and_launch(const std::shared_ptr<detail::RollingSends>& sends, std::unordered_set<std::int64_t>& in_flight,
+                        const std::unordered_set<std::int64_t>& skip) {
+    std::vector<OutboxRow> rows = store_.claim(options_.batch_size + in_flight.size() + skip.size());
+    std::vector<OutboxRow> parked_rows;
+    std::vector<RowResult> parked_results;
+    std::vector<std::unique_ptr<detail::RollingSend>> to_send;
+    for (OutboxRow& row : rows) {
+      if (in_flight.size() + to_send.size() >= options_.batch_size) break;
+      if (in_flight.count(row.id) != 0 || skip.count(row.id) != 0) continue;
+      auto prepared = prepare(row);
+      if (auto* parked = std::get_if<RowResult>(&prepared)) {
+        parked_results.push_back(std::move(*parked));
+        parked_rows.push_back(std::move(row));
+      } else {
+        to_send.push_back(std::make_unique<detail::RollingSend>(
+            detail::RollingSend{std::move(row), std::move(std::get<Headers>(prepared)), std::nullopt}));
+      }
+    }
+    if (!parked_rows.empty()) record(parked_rows, parked_results);
+    for (auto& send : to_send) {
+      in_flight.insert(send->row.id);
+      detail::send_rolling(*async_transport_, sends, std::move(send));
+    }
+    return !parked_rows.empty();
   }
 
   /// The blocking pass's completion of an asynchronous pass.
@@ -548,7 +701,12 @@ private:
       results.push_back(std::move(*pass.results[i]));
       if (!all_tried) tried_rows.push_back(std::move(pass.rows[i]));
     }
-    const std::vector<OutboxRow>& rows = all_tried ? pass.rows : tried_rows;
+    return record(all_tried ? pass.rows : tried_rows, results);
+  }
+
+  /// Records results[i] for rows[i] in the store (ending a pass's claim), counts them,
+  /// reports lags, failures and parked rows. Returns how many rows were sent.
+  std::size_t record(std::span<const OutboxRow> rows, std::span<const RowResult> results) {
     store_.finish(rows, results, options_.sent_retention.count() > 0);
     report_lag(rows, results);
     log_failures(rows, results);
@@ -665,7 +823,15 @@ private:
       std::size_t sent = 0;
       bool failed = false;
       try {
-        sent = run_pass(ThreadStopRequested{&stopping_});
+        if (rolls()) {
+          // A roll may go on for as long as rows keep coming: purge and report as it goes.
+          sent = roll(ThreadStopRequested{&stopping_}, /*try_each_row_once=*/false, [&] {
+            purge_if_due(last_purge);
+            report_unsent_if_due(last_unsent_report);
+          });
+        } else {
+          sent = run_pass(ThreadStopRequested{&stopping_});
+        }
         purge_if_due(last_purge);
         report_unsent_if_due(last_unsent_report);
       } catch (...) {

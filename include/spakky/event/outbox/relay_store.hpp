@@ -59,6 +59,14 @@ public:
   virtual void finish(std::span<const OutboxRow> rows, std::span<const RowResult> results, bool keep_sent) = 0;
   /// Ends the claim without recording anything: the rows stay pending.
   virtual void abandon() noexcept = 0;
+  /// True if a claim holds nothing (no lock, no open transaction: SQLite, one relay per
+  /// database): the relay may then claim again while rows of earlier claims are still being
+  /// sent (such a row is still pending and its key's head, so claim() returns it again: the
+  /// relay skips it by id), and finish() any subset of the rows claimed so far, in any order.
+  /// An OutboxRelay over an asynchronous transport then rolls (see OutboxRelay::drain()).
+  /// False (the default): every claim() is ended by one finish() or abandon() before the next
+  /// one (PostgreSQL holds the claimed rows' locks until then), and the relay runs passes.
+  [[nodiscard]] virtual bool claims_hold_nothing() const noexcept { return false; }
   /// How many rows are not sent yet (pending and parked), if the store can count them; the
   /// relay reports it to the metrics observer. std::nullopt (the default): not reported.
   virtual std::optional<std::size_t> unsent_count() { return std::nullopt; }

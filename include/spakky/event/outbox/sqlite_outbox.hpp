@@ -178,6 +178,9 @@ public:
 
   void abandon() noexcept override {}
 
+  /// A claim is a plain read: nothing is held between claim() and finish().
+  [[nodiscard]] bool claims_hold_nothing() const noexcept override { return true; }
+
   /// Counts over the index of unsent rows: as many steps as rows not sent yet.
   std::optional<std::size_t> unsent_count() override {
     count_unsent_.reset();
