@@ -664,8 +664,9 @@ TEST_CASE("rolling: stopping the relay thread records the sends in flight and st
     stopped = true;
   });
   // Give stop() time to ask (it then blocks on the sends in flight); completing the sends
-  // earlier would let the relay start a:2 and b:2, which the checks below would catch.
-  std::this_thread::sleep_for(300ms);
+  // earlier would let the relay start a:2 and b:2, which the checks below would catch. Nothing
+  // outside the relay shows the request: 2 s, for a loaded machine under a sanitizer.
+  std::this_thread::sleep_for(2s);
   REQUIRE(transport.complete_one());
   REQUIRE(transport.complete_one());
   complete_until(transport, [&] { return stopped.load(); });
