@@ -503,12 +503,8 @@ private:
       results.reserve(done.size());
       for (auto& send : done) {
         in_flight.erase(send->row.id);
-        if (send->error) {
-          results.push_back(failed(send->row, *send->error));
-          if (try_each_row_once) failed_ids.insert(send->row.id);
-        } else {
-          results.push_back(RowResult{RowResult::Outcome::sent, {}, {}});
-        }
+        results.push_back(result_of_send(send->row, send->error));
+        if (send->error && try_each_row_once) failed_ids.insert(send->row.id);
         rows.push_back(std::move(send->row));
       }
       sent += record(rows, results);
@@ -683,9 +679,13 @@ private:
   void complete_async_results(detail::RelayPass& pass) const {
     for (std::size_t i = 0; i < pass.rows.size(); ++i) {
       if (!pass.headers[i]) continue;
-      pass.results[i] =
-          pass.errors[i] ? failed(pass.rows[i], *pass.errors[i]) : RowResult{RowResult::Outcome::sent, {}, {}};
+      pass.results[i] = result_of_send(pass.rows[i], pass.errors[i]);
     }
+  }
+
+  /// A completed asynchronous send's result: sent, or failed with the transport's reason.
+  [[nodiscard]] RowResult result_of_send(const OutboxRow& row, const std::optional<std::string>& error) const {
+    return error ? failed(row, *error) : RowResult{RowResult::Outcome::sent, {}, {}};
   }
 
   /// Records the tried rows of the pass in the store (ending the claim; untried rows stay as
@@ -767,23 +767,25 @@ private:
     }
   }
 
-  /// Reports the store's unsent rows to the metrics observer, at most once a second and only
-  /// while one is installed (counting reads every unsent row's index entry).
-  void report_unsent_if_due(std::chrono::steady_clock::time_point& last_report) {
-    MetricsObserver* observer = metrics_observer();
-    if (observer == nullptr) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_report < std::chrono::seconds(1)) return;
-    last_report = now;
-    if (const auto unsent = store_.unsent_count()) observer->on_outbox_pending(*unsent);
-  }
+  /// When a loop last did its once-a-second chores (purge, backlog report).
+  struct Upkeep {
+    std::chrono::steady_clock::time_point last_purge = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last_unsent_report = last_purge - std::chrono::seconds(1);  // due at once
+  };
 
-  /// Purges sent rows kept past their retention, at most once a second.
-  void purge_if_due(std::chrono::steady_clock::time_point& last_purge) {
-    if (options_.sent_retention.count() > 0 && std::chrono::steady_clock::now() - last_purge > std::chrono::seconds(1)) {
+  /// The loop's chores between passes: purges sent rows kept past their retention, and reports
+  /// the store's unsent rows to the metrics observer, each at most once a second (the report
+  /// only while an observer is installed: counting reads every unsent row's index entry).
+  void upkeep(Upkeep& due) {
+    const auto now = std::chrono::steady_clock::now();
+    if (options_.sent_retention.count() > 0 && now - due.last_purge > std::chrono::seconds(1)) {
       store_.purge_sent(options_.sent_retention);
-      last_purge = std::chrono::steady_clock::now();
+      due.last_purge = std::chrono::steady_clock::now();
     }
+    MetricsObserver* observer = metrics_observer();
+    if (observer == nullptr || now - due.last_unsent_report < std::chrono::seconds(1)) return;
+    due.last_unsent_report = now;
+    if (const auto unsent = store_.unsent_count()) observer->on_outbox_pending(*unsent);
   }
 
   /// Counts a store error the loop survives and reports it.
@@ -817,23 +819,18 @@ private:
   }
 
   void loop() {
-    auto last_purge = std::chrono::steady_clock::now();
-    auto last_unsent_report = std::chrono::steady_clock::now() - std::chrono::seconds(1);  // due at once
+    Upkeep due;
     while (!stopping_.load(std::memory_order_relaxed)) {
       std::size_t sent = 0;
       bool failed = false;
       try {
         if (rolls()) {
           // A roll may go on for as long as rows keep coming: purge and report as it goes.
-          sent = roll(ThreadStopRequested{&stopping_}, /*try_each_row_once=*/false, [&] {
-            purge_if_due(last_purge);
-            report_unsent_if_due(last_unsent_report);
-          });
+          sent = roll(ThreadStopRequested{&stopping_}, /*try_each_row_once=*/false, [&] { upkeep(due); });
         } else {
           sent = run_pass(ThreadStopRequested{&stopping_});
         }
-        purge_if_due(last_purge);
-        report_unsent_if_due(last_unsent_report);
+        upkeep(due);
       } catch (...) {
         failed = true;
         count_error(std::current_exception());
@@ -966,8 +963,7 @@ Awaitable OutboxRelay::run(std::stop_token stop) {
   const TaskScope running(*this);
   OutboxRelayDriver<Awaitable> driver(*this);
   const std::stop_callback wake_on_stop(stop, NotifyOnStop{this});
-  auto last_purge = std::chrono::steady_clock::now();
-  auto last_unsent_report = std::chrono::steady_clock::now() - std::chrono::seconds(1);  // due at once
+  Upkeep due;
   while (!stop.stop_requested()) {
     std::size_t sent = 0;
     bool failed = false;
@@ -982,8 +978,7 @@ Awaitable OutboxRelay::run(std::stop_token stop) {
         }
         sent = record_pass(pass);
       }
-      purge_if_due(last_purge);
-      report_unsent_if_due(last_unsent_report);
+      upkeep(due);
     } catch (...) {
       store_.abandon();  // no-op unless a claim is open
       failed = true;
