@@ -29,7 +29,6 @@ struct HandlerNode {
   // registry's retired chain (staying findable by id) until no list that named it can be read.
   std::uint64_t last_list = 0;  // retire sequence number of the last list that may name it
   int waiters = 0;               // cancel_and_wait calls holding the node while they wait
-  bool cancelled = false;
   bool pinned = false;           // still named by a published list (a rebuild ran out of memory)
   HandlerNode* next = nullptr;   // links retired and dead nodes: collecting them cannot throw
 

@@ -488,7 +488,6 @@ public:
       if (auto found = find_registered(by_id_, id); found != by_id_.end()) {
         node = *found;
         by_id_.erase(found);
-        node->cancelled = true;
         // Stops calls at once, on this thread and in any dispatch that reads invoke later.
         node->invoke.store(cancelled_, std::memory_order_seq_cst);
         retire_node(node, unroute(node));
