@@ -426,12 +426,15 @@ public:
       slot_->home->registry->spare_hint_.store(slot_->home, std::memory_order_release);
     }
 
-    void enter(HandlerNode* node) noexcept {
+    /// Names the thread and the chain now running the dispatch: call it before the first
+    /// enter() and again after every resumption (which may be on another thread). Both are
+    /// read by cancel_and_wait only after it has seen an enter() that follows this.
+    void running_here(const void* chain) noexcept {
       slot_->owner.store(current_thread(), std::memory_order_relaxed);
-      const void* chain = current_coroutine_chain();
       slot_->chain.store(chain != nullptr ? chain : &unknown_chain, std::memory_order_relaxed);
-      slot_->current.store(node, std::memory_order_seq_cst);
     }
+    /// Announces the handler about to be called (after running_here()).
+    void enter(HandlerNode* node) noexcept { slot_->current.store(node, std::memory_order_seq_cst); }
   };
 
   // ---- writing (any thread, writer lock) ---------------------------------------------------

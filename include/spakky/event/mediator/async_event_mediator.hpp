@@ -138,6 +138,7 @@ private:
     const detail::ErasedFn cancelled = registry_->cancelled_marker();
     // The chain this dispatch runs in: a handler started here joins it.
     const void* const chain = detail::current_coroutine_chain();
+    guard.running_here(chain);  // no handler here suspends: the thread and chain stay
     detail::InlineCompletion done;
     while (at != end) {
       detail::HandlerNode* node = *at++;
@@ -173,6 +174,7 @@ private:
     detail::HandlerRegistry::AsyncReadGuard guard(*registry_, *channel, seen);
     if (guard.list() == nullptr) co_return;
     for (detail::HandlerNode* node : *guard.list()) {
+      guard.running_here(detail::current_coroutine_chain());  // each await may resume elsewhere
       guard.enter(node);
       const detail::ErasedFn erased = node->invoke.load(std::memory_order_seq_cst);
       if (erased == registry_->cancelled_marker()) continue;
