@@ -8,16 +8,14 @@
 #include <spakky/event/event_publisher.hpp>
 #include <spakky/event/rabbitmq/amqp_url.hpp>
 #include <spakky/event/rabbitmq/detail/amqp_connection.hpp>
+#include <spakky/event/rabbitmq/detail/wake_pipe.hpp>
 #include <spakky/event/rabbitmq/transport_options.hpp>
 #include <spakky/event/task.hpp>
 
-#include <fcntl.h>
 #include <poll.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
@@ -30,7 +28,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -90,11 +87,6 @@ public:
       throw EventError("AsyncRabbitMqEventTransport: the exchange name is empty (the exchange topology needs one)");
     }
     if (options_.max_in_flight == 0) options_.max_in_flight = 1;
-    if (::pipe(wake_) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-    for (const int fd : wake_) {
-      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
     worker_ = std::thread([this] { run(); });
   }
 
@@ -108,8 +100,6 @@ public:
     }
     wake();
     worker_.join();
-    ::close(wake_[0]);
-    ::close(wake_[1]);
   }
 
   /// Publishes one message; the task completes (on the worker thread) when it is confirmed,
@@ -172,16 +162,7 @@ private:
     return true;
   }
 
-  void wake() noexcept {
-    const char byte = 1;
-    [[maybe_unused]] const auto written = ::write(wake_[1], &byte, 1);  // full pipe: a wake-up is pending anyway
-  }
-
-  void drain_wake_pipe() noexcept {
-    char buffer[64];
-    while (::read(wake_[0], buffer, sizeof buffer) > 0) {
-    }
-  }
+  void wake() noexcept { wake_.wake(); }
 
   // ---- everything below runs on the worker thread only ----
 
@@ -190,7 +171,7 @@ private:
     bool stopping = false;
     clock::time_point stop_deadline{};
     for (;;) {
-      drain_wake_pipe();
+      wake_.drain();
       batch.clear();
       const bool blocked = check_blocked();
       {
@@ -229,7 +210,7 @@ private:
       if (!blocked && !queue_.empty() && in_flight_.size() < options_.max_in_flight) return;  // more to take now
     }
     pollfd fds[2]{};
-    fds[0].fd = wake_[0];
+    fds[0].fd = wake_.read_fd();
     fds[0].events = POLLIN;
     nfds_t count = 1;
     if (connection_) {
@@ -456,7 +437,7 @@ private:
 
   RabbitMqTransportOptions options_;
   detail::rabbitmq::ConnectSettings settings_;
-  int wake_[2] = {-1, -1};
+  detail::rabbitmq::WakePipe wake_;
 
   std::mutex mutex_;
   std::vector<Request*> queue_;  // guarded by mutex_

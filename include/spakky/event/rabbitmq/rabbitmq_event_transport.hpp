@@ -6,12 +6,12 @@
 #include <spakky/event/event_publisher.hpp>
 #include <spakky/event/rabbitmq/amqp_url.hpp>
 #include <spakky/event/rabbitmq/detail/amqp_connection.hpp>
+#include <spakky/event/rabbitmq/detail/keeper_thread.hpp>
 #include <spakky/event/rabbitmq/transport_options.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -19,7 +19,6 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 
 namespace spakky::event {
@@ -227,46 +226,24 @@ private:
 
   // ---- the keeper: sends heartbeats on an idle connection ----------------------------------
 
+  /// Starts the keeper: it reads what arrived on the idle connection (a send in progress
+  /// holds the mutex and reads it itself), so that a close or connection.blocked is noticed.
   void start_keeper() {
     const int heartbeat = amqp_get_heartbeat(connection_->state());
-    keepalive_ms_.store(heartbeat * 250);
-    if (heartbeat <= 0 || keeper_.joinable()) return;
-    keeper_ = std::thread([this] { keep_alive(); });
-  }
-
-  void stop_keeper() noexcept {
-    if (!keeper_.joinable()) return;
-    {
-      const std::lock_guard lock(keeper_mutex_);
-      keeper_stop_ = true;
-    }
-    keeper_wake_.notify_all();
-    keeper_.join();
-  }
-
-  /// Every quarter of the heartbeat interval, reads what arrived on the idle connection (a send
-  /// in progress holds the mutex and reads it itself): librabbitmq sends the heartbeats that
-  /// are due on every read, and a close or connection.blocked is noticed.
-  void keep_alive() {
-    std::unique_lock lock(keeper_mutex_);
-    while (!keeper_stop_) {
-      const auto period = std::chrono::milliseconds(std::max(keepalive_ms_.load(), 50));
-      keeper_wake_.wait_for(lock, period, [&] { return keeper_stop_; });
-      if (keeper_stop_) return;
-      lock.unlock();
-      {
-        const std::unique_lock io(mutex_, std::try_to_lock);
-        if (io.owns_lock() && connection_ && connection_->usable()) {
-          try {
-            amqp_frame_t frame;
-            while (connection_->next_frame(frame, std::chrono::milliseconds(0))) connection_->release_buffers();
-          } catch (const detail::rabbitmq::ConnectionLost&) {  // the next send opens a new one
-          }
-        }
+    keeper_.set_period(heartbeat * 250);
+    if (heartbeat <= 0) return;
+    keeper_.start([this] {
+      const std::unique_lock io(mutex_, std::try_to_lock);
+      if (!io.owns_lock() || !connection_ || !connection_->usable()) return;
+      try {
+        amqp_frame_t frame;
+        while (connection_->next_frame(frame, std::chrono::milliseconds(0))) connection_->release_buffers();
+      } catch (const detail::rabbitmq::ConnectionLost&) {  // the next send opens a new one
       }
-      lock.lock();
-    }
+    });
   }
+
+  void stop_keeper() noexcept { keeper_.stop(); }
 
   /// Reads what the broker sent since the last send (a close, a late confirm); false if the
   /// connection turned out to be dropped. In unconfirmed mode the socket is polled at most
@@ -365,11 +342,7 @@ private:
   std::atomic<std::uint64_t> connections_{0};
   bool closed_ = false;  // guarded by mutex_: close() dropped the connection, not a failure
 
-  std::thread keeper_;
-  std::mutex keeper_mutex_;
-  std::condition_variable keeper_wake_;
-  bool keeper_stop_ = false;  // guarded by keeper_mutex_
-  std::atomic<int> keepalive_ms_{0};
+  detail::rabbitmq::KeeperThread keeper_;
 };
 
 }  // namespace spakky::event

@@ -16,14 +16,13 @@
 #include <spakky/event/rabbitmq/consumer_options.hpp>
 #include <spakky/event/rabbitmq/detail/amqp_connection.hpp>
 #include <spakky/event/rabbitmq/detail/field_table.hpp>
+#include <spakky/event/rabbitmq/detail/keeper_thread.hpp>
+#include <spakky/event/rabbitmq/detail/wake_pipe.hpp>
 
-#include <fcntl.h>
 #include <poll.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -37,7 +36,6 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -69,11 +67,6 @@ public:
     if (options_.poll_interval.count() <= 0) options_.poll_interval = std::chrono::milliseconds(1);
     max_in_flight_ = std::max<std::size_t>(max_in_flight, 1);
     consumer_.set_unhandled_policy(options_.unhandled);
-    if (::pipe(wake_) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-    for (const int fd : wake_) {
-      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
   }
 
   ConsumerEngine(const ConsumerEngine&) = delete;
@@ -81,8 +74,6 @@ public:
 
   ~ConsumerEngine() {
     stop();
-    ::close(wake_[0]);
-    ::close(wake_[1]);
   }
 
   void set_connection_error_handler(ConnectionErrorHandler handler) { on_connection_error_ = std::move(handler); }
@@ -254,16 +245,7 @@ private:
 
   [[nodiscard]] bool stop_requested() const noexcept { return stop_.load(std::memory_order_acquire); }
 
-  void wake() noexcept {
-    const char byte = 1;
-    [[maybe_unused]] const auto written = ::write(wake_[1], &byte, 1);  // full pipe: a wake-up is pending anyway
-  }
-
-  void drain_wake_pipe() noexcept {
-    char buffer[64];
-    while (::read(wake_[0], buffer, sizeof buffer) > 0) {
-    }
-  }
+  void wake() noexcept { wake_.wake(); }
 
   void set_consuming(bool value) {
     {
@@ -298,44 +280,17 @@ private:
     return settings_.url.heartbeat_seconds >= 0 ? settings_.url.heartbeat_seconds : settings_.heartbeat_seconds;
   }
 
+  /// Starts the keeper: if the run loop has let go of the connection (it does only while a
+  /// handler runs), it reads what arrived on it.
   void start_keeper() {
     if (configured_heartbeat() <= 0) return;  // no heartbeats: a long handler loses nothing
-    {
-      const std::lock_guard lock(keeper_mutex_);
-      keeper_stop_ = false;
-    }
-    keeper_ = std::thread([this] { keep_alive(); });
+    keeper_.start([this] {
+      const std::unique_lock io(io_mutex_, std::try_to_lock);
+      if (io.owns_lock()) service_connection();
+    });
   }
 
-  void stop_keeper() noexcept {
-    if (!keeper_.joinable()) return;
-    {
-      const std::lock_guard lock(keeper_mutex_);
-      keeper_stop_ = true;
-    }
-    keeper_wake_.notify_all();
-    keeper_.join();
-  }
-
-  /// Every quarter of the negotiated heartbeat interval, if the run loop has let go of the
-  /// connection (it does only while a handler runs), reads what arrived on it: librabbitmq
-  /// sends the heartbeats that are due on every read.
-  void keep_alive() {
-    std::unique_lock lock(keeper_mutex_);
-    while (!keeper_stop_) {
-      const int every = keepalive_ms_.load(std::memory_order_relaxed);  // 0: no heartbeats negotiated
-      const auto period = std::chrono::milliseconds(every > 0 ? std::max(every, 50) : 1000);
-      keeper_wake_.wait_for(lock, period, [&] { return keeper_stop_; });
-      if (keeper_stop_) return;
-      if (every <= 0) continue;
-      lock.unlock();
-      {
-        const std::unique_lock io(io_mutex_, std::try_to_lock);
-        if (io.owns_lock()) service_connection();
-      }
-      lock.lock();
-    }
-  }
+  void stop_keeper() noexcept { keeper_.stop(); }
 
   /// Reads every frame that has arrived (without waiting); called with io_mutex_ held by the
   /// keeper. A failure marks the connection lost; the run loop finds it so after the handler.
@@ -369,7 +324,7 @@ private:
     connection_ = std::make_unique<Connection>(settings_);
     keeper_error_.clear();
     auto& connection = *connection_;
-    keepalive_ms_.store(amqp_get_heartbeat(connection.state()) * 250, std::memory_order_relaxed);
+    keeper_.set_period(amqp_get_heartbeat(connection.state()) * 250);
     consumers_.clear();
     tag_queues_.clear();
     consuming_now_ = false;
@@ -465,15 +420,15 @@ private:
         const std::lock_guard lock(finished_mutex_);
         if (!finished_.empty()) return;
       }
-      const int every = keepalive_ms_.load(std::memory_order_relaxed);
+      const int every = keeper_.period();
       if (every > 0) timeout = std::min(timeout, std::chrono::milliseconds(every));
       pollfd fds[2]{};
-      fds[0].fd = wake_[0];
+      fds[0].fd = wake_.read_fd();
       fds[0].events = POLLIN;
       fds[1].fd = connection.fd();
       fds[1].events = POLLIN;
       ::poll(fds, 2, static_cast<int>(timeout.count()));
-      if ((fds[0].revents & POLLIN) != 0) drain_wake_pipe();
+      if ((fds[0].revents & POLLIN) != 0) wake_.drain();
       if ((fds[1].revents & (POLLIN | POLLERR | POLLHUP)) == 0) return;
       got = connection.next_frame(frame, std::chrono::milliseconds(0));
     }
@@ -1054,7 +1009,7 @@ private:
   std::string name_;
   std::size_t max_in_flight_ = 1;
   ConnectionErrorHandler on_connection_error_;
-  int wake_[2] = {-1, -1};
+  WakePipe wake_;
 
   // The connection and what goes with it: the run loop's, except while a handler is being
   // launched (then the keeper may take them). Guarded by io_mutex_.
@@ -1089,11 +1044,7 @@ private:
   std::vector<std::uint64_t> acks_; // run loop only: settled in this batch, not acked yet
 
   // The keeper thread (while run() runs, if heartbeats are on).
-  std::thread keeper_;
-  std::mutex keeper_mutex_;
-  std::condition_variable keeper_wake_;
-  bool keeper_stop_ = false;  // guarded by keeper_mutex_
-  std::atomic<int> keepalive_ms_{0};
+  KeeperThread keeper_;
 
   std::atomic<bool> bindings_changed_{false};
   std::atomic<bool> sleeping_{false};  // the run loop is (about to be) in poll()
