@@ -259,27 +259,9 @@ void write(std::string& out, const T& value, Depth depth) {
   } else if constexpr (JsonValue<T>) {
     write_json_value(out, value, depth);
   } else if constexpr (Sequence<T> || is_std_array<T>::value) {
-    const Depth inner = depth.open();
-    out += '[';
-    bool first = true;
-    for (const auto& element : value) {
-      if (!first) out += ',';
-      first = false;
-      write(out, element, inner);
-    }
-    out += ']';
+    write_array(out, value, depth, [](std::string& o, const auto& element, Depth d) { write(o, element, d); });
   } else if constexpr (StringKeyedMap<T>) {
-    const Depth inner = depth.open();
-    out += '{';
-    bool first = true;
-    for (const auto& [key, element] : value) {
-      if (!first) out += ',';
-      first = false;
-      write_string(out, key);
-      out += ':';
-      write(out, element, inner);
-    }
-    out += '}';
+    write_object(out, value, depth, [](std::string& o, const auto& element, Depth d) { write(o, element, d); });
   } else if constexpr (std::is_constructible_v<Json, const T&>) {
     // nlohmann's own conversions: enums, a user's to_json(ordered_json&, const T&).
     write_json_value(out, Json(value), depth);

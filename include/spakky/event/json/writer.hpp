@@ -127,6 +127,37 @@ void write_floating(std::string& out, F value) {
 template <class T>
 concept JsonValue = std::is_same_v<T, nlohmann::json> || std::is_same_v<T, nlohmann::ordered_json>;
 
+/// Appends `[...]`: each element of `range` written by `write_element(out, element, depth)`
+/// one level down (the depth is checked before entering it).
+template <class Range, class WriteElement>
+void write_array(std::string& out, const Range& range, Depth depth, WriteElement write_element) {
+  const Depth inner = depth.open();
+  out += '[';
+  bool first = true;
+  for (const auto& element : range) {
+    if (!first) out += ',';
+    first = false;
+    write_element(out, element, inner);
+  }
+  out += ']';
+}
+
+/// Appends `{...}` from the (string key, value) pairs of `range`, as write_array.
+template <class Range, class WriteElement>
+void write_object(std::string& out, const Range& range, Depth depth, WriteElement write_element) {
+  const Depth inner = depth.open();
+  out += '{';
+  bool first = true;
+  for (const auto& [key, element] : range) {
+    if (!first) out += ',';
+    first = false;
+    write_string(out, key);
+    out += ':';
+    write_element(out, element, inner);
+  }
+  out += '}';
+}
+
 /// Appends a whole JSON value, keys in the value's own order (sorted for nlohmann::json,
 /// insertion order for ordered_json). Checks the depth before entering each level, so its
 /// own recursion is bounded.
@@ -139,32 +170,10 @@ void write_json_value(std::string& out, const J& value, Depth depth) {
     case nlohmann::json::value_t::number_unsigned: write_integer(out, value.template get<std::uint64_t>()); return;
     case nlohmann::json::value_t::number_float: write_floating(out, value.template get<double>()); return;
     case nlohmann::json::value_t::string: write_string(out, value.template get_ref<const std::string&>()); return;
-    case nlohmann::json::value_t::array: {
-      const Depth inner = depth.open();
-      out += '[';
-      bool first = true;
-      for (const auto& element : value) {
-        if (!first) out += ',';
-        first = false;
-        write_json_value(out, element, inner);
-      }
-      out += ']';
+    case nlohmann::json::value_t::array: write_array(out, value, depth, write_json_value<J>); return;
+    case nlohmann::json::value_t::object:
+      write_object(out, value.template get_ref<const typename J::object_t&>(), depth, write_json_value<J>);
       return;
-    }
-    case nlohmann::json::value_t::object: {
-      const Depth inner = depth.open();
-      out += '{';
-      bool first = true;
-      for (const auto& [key, element] : value.template get_ref<const typename J::object_t&>()) {
-        if (!first) out += ',';
-        first = false;
-        write_string(out, key);
-        out += ':';
-        write_json_value(out, element, inner);
-      }
-      out += '}';
-      return;
-    }
     case nlohmann::json::value_t::binary: throw JsonWriteError("a binary JSON value has no JSON text");
     case nlohmann::json::value_t::discarded:
     default: throw JsonWriteError("a discarded JSON value has no JSON text");
