@@ -5,7 +5,9 @@
 //     with the same bytes into a table of the same shape (SQLite, PostgreSQL); best of 5 runs.
 //  2. relay throughput to RabbitMQ: a relay draining N pending rows (SQLite store, async
 //     confirmed transport) against the async confirmed transport sending the same N messages
-//     directly; and on PostgreSQL, three relays against one (synchronous confirmed transport).
+//     directly; and on PostgreSQL, three relays against one (synchronous and asynchronous
+//     confirmed transports, and a transport with no broker that takes 0.5 ms per send: what
+//     the relays add when they share nothing but the database).
 //  3. commit -> handler latency (p50/p99): one event per unit of work, a RabbitMQ consumer in
 //     the same process, with the relay woken by notify()/NOTIFY and with polling only.
 //
@@ -343,7 +345,21 @@ double sqlite_relay(const std::vector<Prepared>& messages, const std::string& ex
 
 /// `relays` relays (threads, each with its own connection and transport) on one PostgreSQL
 /// outbox holding `messages`; seconds until it is empty.
-double postgres_relays(const std::vector<Prepared>& messages, const std::string& exchange, int relays, bool async) {
+/// A synchronous transport with no broker behind it: each send takes `latency` (a confirm's
+/// round trip) and nothing else, so relays sending through it share nothing but PostgreSQL.
+class FixedLatencyTransport final : public ev::IEventTransport {
+public:
+  explicit FixedLatencyTransport(std::chrono::microseconds latency) : latency_(latency) {}
+  void send(std::string_view, std::string_view, const ev::Headers&) override { std::this_thread::sleep_for(latency_); }
+
+private:
+  std::chrono::microseconds latency_;
+};
+
+enum class RelayTransport { sync, async, fixed_latency };
+
+double postgres_relays(const std::vector<Prepared>& messages, const std::string& exchange, int relays,
+                       RelayTransport kind) {
   PgSchema schema("outbox_bench_relay");
   {
     Pg c = pg_connect(schema.conninfo);
@@ -356,19 +372,24 @@ double postgres_relays(const std::vector<Prepared>& messages, const std::string&
     std::unique_ptr<ev::PostgresOutboxRelayStore> store;
     std::unique_ptr<ev::RabbitMqEventTransport> sync;
     std::unique_ptr<ev::AsyncRabbitMqEventTransport> async;
+    std::unique_ptr<FixedLatencyTransport> fixed;
     std::unique_ptr<ev::OutboxRelay> relay;
   };
   std::vector<One> all(static_cast<std::size_t>(relays));
   for (auto& one : all) {
     one.store = std::make_unique<ev::PostgresOutboxRelayStore>(schema.conninfo, ev::PostgresRelayStoreOptions{.listen = false});
-    if (async) {
+    const ev::OutboxRelayOptions options{.batch_size = 64};
+    if (kind == RelayTransport::async) {
       one.async = std::make_unique<ev::AsyncRabbitMqEventTransport>(rabbit(exchange));
       ev::sync_wait(one.async->send("warm.up", "x", {}));
-      one.relay = std::make_unique<ev::OutboxRelay>(*one.store, *one.async, ev::OutboxRelayOptions{.batch_size = 64});
-    } else {
+      one.relay = std::make_unique<ev::OutboxRelay>(*one.store, *one.async, options);
+    } else if (kind == RelayTransport::sync) {
       one.sync = std::make_unique<ev::RabbitMqEventTransport>(rabbit(exchange));
       one.sync->send("warm.up", "x", {});
-      one.relay = std::make_unique<ev::OutboxRelay>(*one.store, *one.sync, ev::OutboxRelayOptions{.batch_size = 64});
+      one.relay = std::make_unique<ev::OutboxRelay>(*one.store, *one.sync, options);
+    } else {
+      one.fixed = std::make_unique<FixedLatencyTransport>(500us);
+      one.relay = std::make_unique<ev::OutboxRelay>(*one.store, *one.fixed, options);
     }
   }
   const auto start = Clock::now();
@@ -405,11 +426,15 @@ void bench_relay(int count, int keys) {
   const double relay = best_of(3, [&] { return sqlite_relay(messages, exchange, keys); });
   std::printf("  async transport directly          %9.0f msg/s\n", count / direct);
   std::printf("  relay, SQLite store, async        %9.0f msg/s   %.2fx of direct\n", count / relay, direct / relay);
-  for (const bool async : {false, true}) {
-    const double one = best_of(3, [&] { return postgres_relays(messages, exchange, 1, async); });
-    const double three = best_of(3, [&] { return postgres_relays(messages, exchange, 3, async); });
-    std::printf("  PostgreSQL, %s transport: 1 relay %9.0f msg/s, 3 relays %9.0f msg/s   %.2fx\n",
-                async ? "async" : "sync ", count / one, count / three, one / three);
+  const std::pair<RelayTransport, const char*> kinds[] = {
+      {RelayTransport::sync, "sync  transport"},
+      {RelayTransport::async, "async transport"},
+      {RelayTransport::fixed_latency, "no broker, 0.5 ms per send"}};
+  for (const auto& [kind, label] : kinds) {
+    const double one = best_of(3, [&] { return postgres_relays(messages, exchange, 1, kind); });
+    const double three = best_of(3, [&] { return postgres_relays(messages, exchange, 3, kind); });
+    std::printf("  PostgreSQL, %s: 1 relay %9.0f msg/s, 3 relays %9.0f msg/s   %.2fx\n", label, count / one,
+                count / three, one / three);
   }
   purge(exchange);
 }
