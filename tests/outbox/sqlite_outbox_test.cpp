@@ -476,6 +476,40 @@ void complete_until(test_support::AsyncRecordingTransport& transport, Done done)
   }, 20s));
 }
 
+/// relay.drain() on a thread of its own. On the way out of the test (also after a failed
+/// REQUIRE) it lets `transport` send again, without failures, completes its held sends, and
+/// joins.
+class DrainOnThread {
+public:
+  DrainOnThread(ev::OutboxRelay& relay, test_support::AsyncRecordingTransport& transport)
+      : transport_(transport), thread_([this, &relay] {
+          sent_ = relay.drain();
+          done_ = true;
+        }) {}
+  DrainOnThread(const DrainOnThread&) = delete;
+  DrainOnThread& operator=(const DrainOnThread&) = delete;
+  ~DrainOnThread() {
+    transport_.fail_with(test_support::AsyncRecordingTransport::Failure::none);
+    transport_.suspend_sends(false);
+    while (transport_.complete_one()) {
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  [[nodiscard]] bool done() const { return done_; }
+  /// Waits for drain() to return; what it returned.
+  std::size_t join() {
+    thread_.join();
+    return sent_;
+  }
+
+private:
+  test_support::AsyncRecordingTransport& transport_;
+  std::atomic<std::size_t> sent_{0};
+  std::atomic<bool> done_{false};
+  std::thread thread_;  // last: started once the members it writes exist
+};
+
 }  // namespace
 
 TEST_CASE("rolling: a key's next row is sent only after its previous one was confirmed and recorded") {
@@ -489,22 +523,11 @@ TEST_CASE("rolling: a key's next row is sent only after its previous one was con
   inner.suspend_sends(true);
   RecordedBeforeNextTransport transport(inner, file, 4);
   ev::OutboxRelay relay(store, transport, {.batch_size = 3});  // fewer than the keys: the window limits too
-  std::atomic<std::size_t> sent{0};
-  std::atomic<bool> drained{false};
-  std::thread drain([&] {
-    sent = relay.drain();
-    drained = true;
-  });
-  test_support::JoinGuard guard(drain, [&] {
-    inner.suspend_sends(false);
-    while (inner.complete_one()) {
-    }
-  });
+  DrainOnThread drain(relay, inner);
   CHECK(test_support::eventually([&] { return inner.pending() == 3; }));  // the window: 3 of 4 keys
   CHECK(inner.attempts() == 3);
-  complete_until(inner, [&] { return drained.load(); });
-  drain.join();
-  CHECK(sent == 16);
+  complete_until(inner, [&] { return drain.done(); });
+  CHECK(drain.join() == 16);
   CHECK(transport.sent_before_previous_recorded() == 0);
   const auto per_key = fields_per_key(inner);
   CHECK(per_key.at("a") == std::vector<std::string>{"a:1", "a:2", "a:3", "a:4"});
@@ -523,17 +546,7 @@ TEST_CASE("rolling: a key whose confirm came back goes on while other keys' send
   transport.suspend_sends(true);
   test_support::CountingMetrics metrics;
   ev::OutboxRelay relay(store, transport);
-  std::atomic<std::size_t> sent{0};
-  std::atomic<bool> drained{false};
-  std::thread drain([&] {
-    sent = relay.drain();
-    drained = true;
-  });
-  test_support::JoinGuard guard(drain, [&] {
-    transport.suspend_sends(false);
-    while (transport.complete_one()) {
-    }
-  });
+  DrainOnThread drain(relay, transport);
   CHECK(test_support::eventually([&] { return transport.pending() == 3; }));  // a:1, b:1, c:1
   REQUIRE(transport.complete_one());                                           // a:1 confirmed
   // a:2 goes while b:1 and c:1 still wait for their confirms (a pass would wait for them).
@@ -544,9 +557,8 @@ TEST_CASE("rolling: a key whose confirm came back goes on while other keys' send
   REQUIRE(transport.complete_one());  // c:1
   REQUIRE(transport.complete_one());  // a:2
   CHECK(test_support::eventually([&] { return transport.attempts() == 7 && transport.pending() == 3; }, 20s));
-  complete_until(transport, [&] { return drained.load(); });
-  drain.join();
-  CHECK(sent == 9);
+  complete_until(transport, [&] { return drain.done(); });
+  CHECK(drain.join() == 9);
   CHECK(relay.stats().sent == 9);
   CHECK(metrics.relay_lags == 9);
   const auto per_key = fields_per_key(transport);
@@ -569,25 +581,13 @@ TEST_CASE("rolling: a failed send backs off and holds its key while the other ke
   test_support::AsyncRecordingTransport transport;
   transport.suspend_sends(true);
   ev::OutboxRelay relay(store, transport, {.initial_backoff = 1h});
-  std::atomic<std::size_t> sent{0};
-  std::atomic<bool> drained{false};
-  std::thread drain([&] {
-    sent = relay.drain();
-    drained = true;
-  });
-  test_support::JoinGuard guard(drain, [&] {
-    transport.fail_with(test_support::AsyncRecordingTransport::Failure::none);
-    transport.suspend_sends(false);
-    while (transport.complete_one()) {
-    }
-  });
+  DrainOnThread drain(relay, transport);
   CHECK(test_support::eventually([&] { return transport.pending() == 2; }));  // a:1, b:1
   transport.fail_with(test_support::AsyncRecordingTransport::Failure::transport_error, "nacked");
   REQUIRE(transport.complete_one());  // a:1 fails (resumed on this thread: the failure is read now)
   transport.fail_with(test_support::AsyncRecordingTransport::Failure::none);
-  complete_until(transport, [&] { return drained.load(); });
-  drain.join();
-  CHECK(sent == 3);
+  complete_until(transport, [&] { return drain.done(); });
+  CHECK(drain.join() == 3);
   CHECK(sent_fields(transport) == std::vector<std::string>{"b:1", "b:2", "b:3"});  // a:2 never: a:1 holds it
   CHECK(transport.attempts() == 4);
   CHECK(sql_int(file.db(), "SELECT attempts FROM spakky_outbox WHERE partition_key = 'a' ORDER BY id LIMIT 1") == 1);

@@ -176,16 +176,25 @@ private:
   OnDone on_done_;
 };
 
+/// Why a send failed, from the exception being handled (call it in a catch block).
+inline std::string send_failure_reason() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "the transport threw a non-standard exception";
+  }
+}
+
 /// Sends row `i` of the batch and records a failure; the batch lives until the send is done.
 inline DetachedSend send_detached(IAsyncEventTransport<Task<>>& transport, std::shared_ptr<AsyncSendBatch> batch,
                                   std::size_t i) {
   RelayPass& pass = batch->pass;
   try {
     co_await transport.send(pass.rows[i].event_name, pass.rows[i].payload, *pass.headers[i]);
-  } catch (const std::exception& e) {
-    pass.errors[i] = e.what();
   } catch (...) {
-    pass.errors[i] = "the transport threw a non-standard exception";
+    pass.errors[i] = send_failure_reason();
   }
   batch->release();
 }
@@ -236,10 +245,8 @@ inline DetachedSend send_rolling(IAsyncEventTransport<Task<>>& transport, std::s
                                  std::unique_ptr<RollingSend> send) {
   try {
     co_await transport.send(send->row.event_name, send->row.payload, send->headers);
-  } catch (const std::exception& e) {
-    send->error = e.what();
   } catch (...) {
-    send->error = "the transport threw a non-standard exception";
+    send->error = send_failure_reason();
   }
   sends->completed(std::move(send));
 }
@@ -667,10 +674,8 @@ private:
       try {
         transport_->send(pass.rows[i].event_name, pass.rows[i].payload, *pass.headers[i]);
         pass.results[i] = RowResult{RowResult::Outcome::sent, {}, {}};
-      } catch (const std::exception& e) {
-        pass.results[i] = failed(pass.rows[i], e.what());
       } catch (...) {
-        pass.results[i] = failed(pass.rows[i], "the transport threw a non-standard exception");
+        pass.results[i] = failed(pass.rows[i], detail::send_failure_reason());
       }
     }
   }
