@@ -7,6 +7,7 @@
 #include <spakky/event.hpp>
 
 #include <typeinfo>
+#include <vector>
 
 // A named namespace on purpose: types in an anonymous namespace are distinct
 // per module by definition.
@@ -48,6 +49,11 @@ struct FirstFromPlugin final : ev::AbstractDomainEvent {
   int value = 0;
 };
 
+/// A family of event types: many channels, registered from several modules in mixed order.
+template <int I>
+struct Numbered final : ev::AbstractDomainEvent {};
+inline constexpr int numbered_count = 64;
+
 /// Which event a library constructs and dispatches.
 enum class EventKind { ping, pong, first_from_program, first_from_linked, first_from_plugin };
 
@@ -72,6 +78,9 @@ struct LibApi {
   /// Creates / destroys a mediator inside the library.
   ev::EventMediator* (*create_mediator)();
   void (*destroy_mediator)(ev::EventMediator* mediator);
+  /// Registers, from inside the library, one handler per Numbered<I> that adds 1 to calls[I]
+  /// (calls has numbered_count elements); the subscriptions are appended to *out.
+  void (*register_numbered)(ev::IEventConsumer* consumer, int* calls, std::vector<ev::Subscription>* out);
   /// The library's own typeid(Ping).
   const std::type_info& (*ping_type)();
 };

@@ -56,9 +56,20 @@ ev::EventMediator* create_mediator() { return new ev::EventMediator(); }
 
 void destroy_mediator(ev::EventMediator* mediator) { delete mediator; }
 
+template <int... I>
+void register_each_numbered(ev::IEventConsumer* consumer, int* calls, std::vector<ev::Subscription>* out,
+                            std::integer_sequence<int, I...>) {
+  (out->push_back(consumer->register_handler([calls](const t::Numbered<I>&) { ++calls[I]; })), ...);
+}
+
+void register_numbered(ev::IEventConsumer* consumer, int* calls, std::vector<ev::Subscription>* out) {
+  register_each_numbered(consumer, calls, out, std::make_integer_sequence<int, t::numbered_count>{});
+}
+
 const std::type_info& ping_type() { return typeid(t::Ping); }
 
-constexpr t::LibApi api{&register_handlers, &dispatch, &cancel, &create_mediator, &destroy_mediator, &ping_type};
+constexpr t::LibApi api{&register_handlers, &dispatch,          &cancel,   &create_mediator,
+                        &destroy_mediator,  &register_numbered, &ping_type};
 
 }  // namespace
 

@@ -14,6 +14,8 @@
 #include <string>
 #include <typeindex>
 #include <typeinfo>
+#include <utility>
+#include <vector>
 
 #ifndef SPAKKY_SHARED_LIB_PLUGIN_PATH
 #error "SPAKKY_SHARED_LIB_PLUGIN_PATH must name the module to dlopen"
@@ -276,6 +278,38 @@ TEST_CASE("cancelling in a library a subscription made in the program stops the 
     lib.api->dispatch(&mediator, EventKind::ping, 3);
     CHECK(program.counters.ping == 1);
     CHECK(program.counters.catch_all == 3);
+  }
+}
+
+namespace {
+template <int... I>
+void dispatch_numbered_if(ev::IEventDispatcher& dispatcher, bool (*wanted)(int), std::integer_sequence<int, I...>) {
+  ((wanted(I) ? dispatcher.dispatch(spakky_shared_lib_test::Numbered<I>{}) : void()), ...);
+}
+}  // namespace
+
+TEST_CASE("among many event types, each library's handlers join the program's channel for their type") {
+  // The program sees every third type first and creates their channels; then each library
+  // registers a handler for every type through its own type_info objects. A library's type
+  // must find the program's channel for it among all the others (by std::type_index), or
+  // the program's dispatch would never reach the library's handler.
+  using spakky_shared_lib_test::numbered_count;
+  constexpr auto all_types = std::make_integer_sequence<int, numbered_count>{};
+  ev::EventMediator mediator;
+  dispatch_numbered_if(mediator, [](int i) { return i % 3 == 0; }, all_types);
+
+  std::array<int, numbered_count> linked_calls{};
+  std::array<int, numbered_count> plugin_calls{};
+  std::vector<ev::Subscription> subscriptions;
+  linked().register_numbered(&mediator, linked_calls.data(), &subscriptions);
+  plugin().register_numbered(&mediator, plugin_calls.data(), &subscriptions);
+  REQUIRE(subscriptions.size() == 2 * numbered_count);
+
+  dispatch_numbered_if(mediator, [](int) { return true; }, all_types);
+  for (int i = 0; i < numbered_count; ++i) {
+    INFO("Numbered<" << i << ">");
+    CHECK(linked_calls[static_cast<std::size_t>(i)] == 1);
+    CHECK(plugin_calls[static_cast<std::size_t>(i)] == 1);
   }
 }
 

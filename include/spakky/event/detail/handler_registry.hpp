@@ -8,9 +8,13 @@
 ///   then the matching catch-alls in registration order) is an immutable array published
 ///   through an atomic pointer. Writers (register, cancel) build a new array under one writer
 ///   mutex and swap it in; readers never lock.
-/// - Channels are found through an open-addressing table keyed by `std::type_info` address.
-///   The same type seen through another shared library has another type_info object: the
-///   first miss falls back to `type_info ==` (name comparison) and adds an alias entry.
+/// - The registry is keyed by `std::type_index`: one Channel per type as `type_index ==` (by
+///   name, across shared libraries) tells types apart, kept sorted by `type_index <`. Dispatch
+///   finds channels through a cache in front of it: an open-addressing table keyed by the
+///   address of the `std::type_info` object an event's `typeid` gave (a cheap hash that stays
+///   put while the module is loaded). The same type seen through another shared library has
+///   another type_info object: its first miss finds the channel by `std::type_index` and adds
+///   an alias entry.
 ///   The synchronous dispatch reads the table through `dispatch_table_`, which is swapped for
 ///   an empty table while a metrics observer is installed: the observer test costs dispatch
 ///   nothing, since a miss at the first probe is what sends it to the observed path.
@@ -42,6 +46,7 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <typeindex>
 #include <typeinfo>
 #include <vector>
 
@@ -71,7 +76,7 @@ struct HandlerList {
 
 /// Everything the registry knows about one event type.
 struct Channel {
-  const std::type_info* type;
+  const std::type_info* type;  // the registry's key is std::type_index(*type)
   EventKind kind;
   std::vector<HandlerNode*> exact;         // writer lock only
   std::atomic<HandlerList*> list{nullptr};  // what dispatch reads; null when empty
@@ -642,13 +647,13 @@ private:
   Channel* channel_locked(const std::type_info& type, EventKind kind) {
     if (auto* channel = find(type)) return channel;
     reserve_table_slot();
-    // The same type through another library's type_info: compare names, remember the alias.
-    for (auto& channel : channels_) {
-      if (same_type(*channel, type)) {
-        place(*table_.load(std::memory_order_relaxed), &type, channel);
-        return channel;
-      }
+    // The same type through another library's type_info: found by name, remembered as an alias.
+    const auto at = channel_position(type);
+    if (at != channels_.end() && std::type_index(*(*at)->type) == std::type_index(type)) {
+      place(*table_.load(std::memory_order_relaxed), &type, *at);
+      return *at;
     }
+    const auto index = at - channels_.begin();
     channels_.reserve(channels_.size() + 1);
     retired_.reserve(retired_.size() + 1);
     Channel* raw = new Channel();
@@ -662,15 +667,16 @@ private:
       throw;
     }
     // Commit: nothing below throws.
-    channels_.push_back(raw);
+    channels_.insert(channels_.begin() + index, raw);  // reserved: pointers move, no allocation
     publish_list(*raw, list);
     place(*table_.load(std::memory_order_relaxed), &type, raw);
     return raw;
   }
 
-  /// type_info equality as the C++ runtime defines it (by name, across libraries).
-  static bool same_type(const Channel& channel, const std::type_info& type) noexcept {
-    return *channel.type == type;
+  /// Where `type` is, or would be inserted, in channels_ (sorted by std::type_index).
+  [[nodiscard]] std::vector<Channel*>::iterator channel_position(const std::type_info& type) noexcept {
+    return std::lower_bound(channels_.begin(), channels_.end(), std::type_index(type),
+                            [](const Channel* channel, std::type_index key) { return std::type_index(*channel->type) < key; });
   }
 
   /// Drops every table key in `module`; a channel whose own type_info lies there moves to
@@ -1114,7 +1120,7 @@ private:
 
   mutable WriterLock writer_;
   std::uint64_t last_id_ = 0;
-  std::vector<Channel*> channels_;   // owned
+  std::vector<Channel*> channels_;   // owned; sorted by std::type_index(*type), one per type
   std::vector<Channel*> forgotten_;  // owned: channels of unloaded modules' types
   std::vector<HandlerNode*> catch_alls_[4];  // by Route; [0] unused
   std::vector<HandlerNode*> by_id_;  // registered nodes, sorted by id (ids only grow)
