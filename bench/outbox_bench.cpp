@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -287,34 +288,52 @@ void purge(const std::string& exchange) {
   amqp_get_rpc_reply(connection.state());
 }
 
+/// A coroutine that starts at once and nobody awaits (each direct send below is one).
+struct Detached {
+  struct promise_type {
+    Detached get_return_object() noexcept { return {}; }
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); }
+  };
+};
+
+/// Counts completions down on the transport's thread; wait() returns at zero. The count and
+/// the notification are under the mutex, so once wait() returns no completing thread touches
+/// the countdown again and it may be destroyed.
+class Countdown {
+public:
+  explicit Countdown(std::size_t count) : left_(count) {}
+  void count_down() {
+    const std::lock_guard lock(mutex_);
+    if (--left_ == 0) done_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [&] { return left_ == 0; });
+  }
+
+private:
+  std::mutex mutex_;
+  std::condition_variable done_;
+  std::size_t left_;
+};
+
+const ev::Headers direct_headers{{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}};
+
 /// The async confirmed transport sending `messages` directly, all in flight at once.
 double direct_async(const std::vector<Prepared>& messages, const std::string& exchange) {
   ev::AsyncRabbitMqEventTransport transport(rabbit(exchange));
-  const ev::Headers headers{{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}};
-  ev::sync_wait(transport.send("warm.up", "x", headers));
-  std::atomic<std::size_t> left{messages.size()};
-  std::mutex mutex;
-  std::condition_variable done;
-  struct Detached {
-    struct promise_type {
-      Detached get_return_object() noexcept { return {}; }
-      std::suspend_never initial_suspend() noexcept { return {}; }
-      std::suspend_never final_suspend() noexcept { return {}; }
-      void return_void() noexcept {}
-      void unhandled_exception() noexcept { std::terminate(); }
-    };
-  };
+  ev::sync_wait(transport.send("warm.up", "x", direct_headers));
+  Countdown sent(messages.size());
   auto one = [&](const Prepared& m) -> Detached {
-    co_await transport.send(m.name, m.payload, headers);
-    if (left.fetch_sub(1) == 1) {
-      const std::lock_guard lock(mutex);
-      done.notify_all();
-    }
+    co_await transport.send(m.name, m.payload, direct_headers);
+    sent.count_down();
   };
   const auto start = Clock::now();
   for (const auto& m : messages) one(m);
-  std::unique_lock lock(mutex);
-  done.wait(lock, [&] { return left.load() == 0; });
+  sent.wait();
   return seconds_since(start);
 }
 
@@ -323,33 +342,17 @@ double direct_async(const std::vector<Prepared>& messages, const std::string& ex
 /// most one message per key in flight), all keys at once. No database: what the rule costs.
 double direct_async_per_key(const std::vector<Prepared>& messages, const std::string& exchange) {
   ev::AsyncRabbitMqEventTransport transport(rabbit(exchange));
-  const ev::Headers headers{{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}};
-  ev::sync_wait(transport.send("warm.up", "x", headers));
+  ev::sync_wait(transport.send("warm.up", "x", direct_headers));
   std::map<std::string, std::vector<const Prepared*>> by_key;
   for (const auto& m : messages) by_key[m.key].push_back(&m);
-  std::atomic<std::size_t> keys_left{by_key.size()};
-  std::mutex mutex;
-  std::condition_variable done;
-  struct Detached {
-    struct promise_type {
-      Detached get_return_object() noexcept { return {}; }
-      std::suspend_never initial_suspend() noexcept { return {}; }
-      std::suspend_never final_suspend() noexcept { return {}; }
-      void return_void() noexcept {}
-      void unhandled_exception() noexcept { std::terminate(); }
-    };
-  };
+  Countdown keys_sent(by_key.size());
   auto one_key = [&](const std::vector<const Prepared*>& in_order) -> Detached {
-    for (const Prepared* m : in_order) co_await transport.send(m->name, m->payload, headers);
-    if (keys_left.fetch_sub(1) == 1) {
-      const std::lock_guard lock(mutex);
-      done.notify_all();
-    }
+    for (const Prepared* m : in_order) co_await transport.send(m->name, m->payload, direct_headers);
+    keys_sent.count_down();
   };
   const auto start = Clock::now();
   for (const auto& [key, in_order] : by_key) one_key(in_order);
-  std::unique_lock lock(mutex);
-  done.wait(lock, [&] { return keys_left.load() == 0; });
+  keys_sent.wait();
   return seconds_since(start);
 }
 
