@@ -31,7 +31,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -288,37 +287,11 @@ void purge(const std::string& exchange) {
   amqp_get_rpc_reply(connection.state());
 }
 
-/// A coroutine that starts at once and nobody awaits (each direct send below is one).
-struct Detached {
-  struct promise_type {
-    Detached get_return_object() noexcept { return {}; }
-    std::suspend_never initial_suspend() noexcept { return {}; }
-    std::suspend_never final_suspend() noexcept { return {}; }
-    void return_void() noexcept {}
-    void unhandled_exception() noexcept { std::terminate(); }
-  };
-};
-
-/// Counts completions down on the transport's thread; wait() returns at zero. The count and
-/// the notification are under the mutex, so once wait() returns no completing thread touches
-/// the countdown again and it may be destroyed.
-class Countdown {
-public:
-  explicit Countdown(std::size_t count) : left_(count) {}
-  void count_down() {
-    const std::lock_guard lock(mutex_);
-    if (--left_ == 0) done_.notify_all();
-  }
-  void wait() {
-    std::unique_lock lock(mutex_);
-    done_.wait(lock, [&] { return left_ == 0; });
-  }
-
-private:
-  std::mutex mutex_;
-  std::condition_variable done_;
-  std::size_t left_;
-};
+// Each direct send below is a detached coroutine, counted down when its send completed: the
+// relay's own helpers for its batches (notifying under the lock, so that the waiter may
+// destroy the countdown as soon as wait() returns).
+using ev::detail::DetachedSend;
+using ev::detail::SendCountdown;
 
 const ev::Headers direct_headers{{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}};
 
@@ -326,8 +299,8 @@ const ev::Headers direct_headers{{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0
 double direct_async(const std::vector<Prepared>& messages, const std::string& exchange) {
   ev::AsyncRabbitMqEventTransport transport(rabbit(exchange));
   ev::sync_wait(transport.send("warm.up", "x", direct_headers));
-  Countdown sent(messages.size());
-  auto one = [&](const Prepared& m) -> Detached {
+  SendCountdown sent(static_cast<std::ptrdiff_t>(messages.size()));
+  auto one = [&](const Prepared& m) -> DetachedSend {
     co_await transport.send(m.name, m.payload, direct_headers);
     sent.count_down();
   };
@@ -345,8 +318,8 @@ double direct_async_per_key(const std::vector<Prepared>& messages, const std::st
   ev::sync_wait(transport.send("warm.up", "x", direct_headers));
   std::map<std::string, std::vector<const Prepared*>> by_key;
   for (const auto& m : messages) by_key[m.key].push_back(&m);
-  Countdown keys_sent(by_key.size());
-  auto one_key = [&](const std::vector<const Prepared*>& in_order) -> Detached {
+  SendCountdown keys_sent(static_cast<std::ptrdiff_t>(by_key.size()));
+  auto one_key = [&](const std::vector<const Prepared*>& in_order) -> DetachedSend {
     for (const Prepared* m : in_order) co_await transport.send(m->name, m->payload, direct_headers);
     keys_sent.count_down();
   };
