@@ -5,9 +5,10 @@
 //     with the same bytes into a table of the same shape (SQLite, PostgreSQL); best of 5 runs.
 //  2. relay throughput to RabbitMQ: a relay draining N pending rows (SQLite store, async
 //     confirmed transport) against the async confirmed transport sending the same N messages
-//     directly (all in flight, and one per key in flight as the relay may); and on PostgreSQL, three relays against one (synchronous and asynchronous
-//     confirmed transports, and a transport with no broker that takes 0.5 ms per send: what
-//     the relays add when they share nothing but the database).
+//     directly (all in flight, and one per key in flight as the relay may); and on
+//     PostgreSQL, three relays against one (synchronous and asynchronous confirmed
+//     transports, and a transport with no broker that takes 0.5 ms per send: what the
+//     relays add when they share nothing but the database).
 //  3. commit -> handler latency (p50/p99): one event per unit of work, a RabbitMQ consumer in
 //     the same process, with the relay woken by notify()/NOTIFY and with polling only.
 //
@@ -354,8 +355,6 @@ double sqlite_relay(const std::vector<Prepared>& messages, const std::string& ex
   return took;
 }
 
-/// `relays` relays (threads, each with its own connection and transport) on one PostgreSQL
-/// outbox holding `messages`; seconds until it is empty.
 /// A synchronous transport with no broker behind it: each send takes `latency` (a confirm's
 /// round trip) and nothing else, so relays sending through it share nothing but PostgreSQL.
 class FixedLatencyTransport final : public ev::IEventTransport {
@@ -369,6 +368,8 @@ private:
 
 enum class RelayTransport { sync, async, fixed_latency };
 
+/// `relays` relays (threads, each with its own connection and transport) on one PostgreSQL
+/// outbox holding `messages`, sending through `kind`; seconds until it is empty.
 double postgres_relays(const std::vector<Prepared>& messages, const std::string& exchange, int relays,
                        RelayTransport kind) {
   PgSchema schema("outbox_bench_relay");
